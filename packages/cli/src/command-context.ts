@@ -1,0 +1,61 @@
+import type { KeyboxClient } from '@keybox/sdk';
+import { str, strs, type OptionSpec, type Values } from './args.js';
+import { connect, resolveConnection } from './config/connection.js';
+import { findProjectFile, type ProjectFile } from './config/project-file.js';
+import { resolveScope, type Scope } from './config/scope.js';
+
+/** Options every command that talks to a server shares. */
+export const CONNECTION_OPTIONS: Record<string, OptionSpec> = {
+  addr: { type: 'string', value: 'URL', description: 'server address (default: KEYBOX_ADDR, SECRETS_API_URL)' },
+};
+
+/** Options that pick a project, environment and folder. */
+export const SCOPE_OPTIONS: Record<string, OptionSpec> = {
+  project: {
+    type: 'string',
+    short: 'p',
+    value: 'P',
+    description: 'project slug (default: KEYBOX_PROJECT, .keybox.json)',
+  },
+  env: { type: 'string', short: 'e', value: 'E', description: 'environment slug (default: KEYBOX_ENV, .keybox.json)' },
+  path: { type: 'string', value: '/PATH', description: 'folder path (default: KEYBOX_PATH, .keybox.json, /)' },
+  ...CONNECTION_OPTIONS,
+};
+
+export const JSON_OPTION: Record<string, OptionSpec> = {
+  json: { type: 'boolean', description: 'print machine-readable JSON on stdout' },
+};
+
+export interface CommandContext {
+  scope: Scope;
+  client: KeyboxClient;
+  projectFile: ProjectFile | undefined;
+}
+
+/** Resolves scope and connection from flags, environment and `.keybox.json`. */
+export function scopedContext(values: Values, options: { timeoutMs?: number } = {}): CommandContext {
+  const projectFile = findProjectFile(process.cwd());
+  const scope = resolveScope(
+    { project: str(values, 'project'), env: str(values, 'env'), paths: strs(values, 'path') },
+    process.env,
+    projectFile,
+  );
+  const client = connect(resolveConnection({ addr: str(values, 'addr') }, process.env, projectFile), options.timeoutMs);
+  return { scope, client, projectFile };
+}
+
+/** A client without a project scope (for `projects` and `envs`). */
+export function clientOnly(values: Values): { client: KeyboxClient; projectFile: ProjectFile | undefined } {
+  const projectFile = findProjectFile(process.cwd());
+  return { client: connect(resolveConnection({ addr: str(values, 'addr') }, process.env, projectFile)), projectFile };
+}
+
+/** The environment-scoped API prefix for a scope. */
+export function envPrefix(scope: Pick<Scope, 'project' | 'env'>): string {
+  return `/api/v1/projects/${encodeURIComponent(scope.project)}/environments/${encodeURIComponent(scope.env)}`;
+}
+
+/** The one folder a single-folder command works on. */
+export function singlePath(scope: Scope): string {
+  return scope.paths[scope.paths.length - 1] ?? '/';
+}

@@ -1,0 +1,79 @@
+import { writeFileSync } from 'node:fs';
+import { mergeFolders } from '@keybox/sdk';
+import { bool, parseCommand, str, type CommandSpec } from '../args.js';
+import { scopedContext, SCOPE_OPTIONS } from '../command-context.js';
+import { CliError, usageError } from '../errors.js';
+import { note, warn } from '../output/print.js';
+import { formatDotenv, formatShell } from '../secrets/dotenv-format.js';
+
+const FORMATS = ['dotenv', 'json', 'yaml', 'shell'] as const;
+type Format = (typeof FORMATS)[number];
+
+export const spec: CommandSpec = {
+  name: 'keybox export',
+  usage: ['keybox export [--format dotenv|json|yaml|shell] [--path /P ...] [--recursive] [--output FILE]'],
+  summary: 'Print the secrets of a scope in a file format (values included: handle the output as a secret).',
+  details: [
+    'dotenv output reads back identically with the dotenv parser; shell output single-quotes every value, so',
+    '`eval "$(keybox export --format shell)"` never runs anything inside a value. --output writes the file 0600.',
+  ],
+  options: {
+    ...SCOPE_OPTIONS,
+    path: {
+      type: 'string',
+      multiple: true,
+      value: '/PATH',
+      description: 'folder path; a later --path wins on a clash',
+    },
+    recursive: { type: 'boolean', short: 'r', description: 'include sub-folders (the deeper folder wins)' },
+    format: { type: 'string', short: 'f', value: 'FORMAT', description: 'dotenv (default), json, yaml or shell' },
+    output: { type: 'string', short: 'o', value: 'FILE', description: 'write to FILE (mode 0600) instead of stdout' },
+  },
+  examples: ['keybox export --format dotenv > .env.local', 'eval "$(keybox export --format shell)"'],
+};
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseCommand(spec, argv);
+  const format = (str(values, 'format') ?? 'dotenv') as Format;
+  if (!FORMATS.includes(format)) throw usageError(`--format must be one of ${FORMATS.join(', ')}`);
+  const { scope, client } = scopedContext(values);
+  const bulk = await client.bulkRead({
+    project: scope.project,
+    env: scope.env,
+    paths: scope.paths,
+    recursive: bool(values, 'recursive'),
+  });
+  if (bulk.notModified) throw new CliError('BAD_RESPONSE', 'the server answered 304 to an unconditional read');
+  const merged = mergeFolders(bulk.data.folders);
+  for (const s of merged.shadowed)
+    warn(`${s.name} is set in ${[...s.losers, s.winner].join(' and ')}; using ${s.winner}`);
+  const entries = [...merged.secrets.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, s]) => [name, s.value] as const);
+
+  let text: string;
+  switch (format) {
+    case 'dotenv':
+      text = formatDotenv(entries);
+      break;
+    case 'shell':
+      text = formatShell(entries);
+      break;
+    case 'json':
+      text = `${JSON.stringify(Object.fromEntries(entries), null, 2)}\n`;
+      break;
+    case 'yaml': {
+      const { stringify } = await import('yaml');
+      text = entries.length === 0 ? '{}\n' : stringify(Object.fromEntries(entries));
+      break;
+    }
+  }
+  const output = str(values, 'output');
+  if (output === undefined) {
+    process.stdout.write(text);
+  } else {
+    writeFileSync(output, text, { mode: 0o600 });
+    note(`wrote ${entries.length} secret(s) to ${output} (0600)`);
+  }
+  return 0;
+}

@@ -1,0 +1,74 @@
+import { bool, parseCommand, str, type CommandSpec } from '../args.js';
+import { CliError } from '../errors.js';
+import { note } from '../output/print.js';
+
+export const spec: CommandSpec = {
+  name: 'keybox server',
+  usage: ['keybox server [--data-dir DIR] [--listen HOST:PORT] [options]'],
+  summary: 'Start the Keybox server with its embedded SQLite store.',
+  details: [
+    'An empty or missing --data-dir is initialised: created 0700, with a root key file keybox.key (0600) unless',
+    'KEYBOX_MASTER_KEY or --master-key-file supplies the key. The first admin token is printed once, to stderr.',
+    'Listens on 127.0.0.1 by default; a non-loopback address needs --tls-cert/--tls-key or --insecure-listen.',
+    'Environment: KEYBOX_DATA_DIR, KEYBOX_LISTEN, KEYBOX_MASTER_KEY, KEYBOX_MASTER_KEY_FILE, KEYBOX_TLS_CERT,',
+    'KEYBOX_TLS_KEY, KEYBOX_LOG_LEVEL (flags win).',
+  ],
+  options: {
+    'data-dir': { type: 'string', value: 'DIR', description: 'where the store and root key live (default ./.keybox)' },
+    listen: { type: 'string', value: 'HOST:PORT', description: 'address to listen on (default 127.0.0.1:8210)' },
+    db: { type: 'string', value: 'URL', description: 'database URL; omit for the embedded SQLite store' },
+    'master-key-file': { type: 'string', value: 'FILE', description: 'read the root key from FILE' },
+    'init-token-file': {
+      type: 'string',
+      value: 'FILE',
+      description: 'on first start, also write the admin token to FILE (0600)',
+    },
+    'tls-cert': { type: 'string', value: 'FILE', description: 'TLS certificate chain (PEM)' },
+    'tls-key': { type: 'string', value: 'FILE', description: 'TLS private key (PEM)' },
+    'insecure-listen': { type: 'boolean', description: 'allow a non-loopback address without TLS' },
+    'log-level': { type: 'string', value: 'LEVEL', description: 'fatal, error, warn, info (default), debug' },
+  },
+  examples: [
+    'keybox server --data-dir /var/lib/keybox',
+    'keybox server --listen 0.0.0.0:8210 --tls-cert c.pem --tls-key k.pem',
+  ],
+};
+
+export async function run(argv: string[]): Promise<number | undefined> {
+  const { values } = parseCommand(spec, argv);
+  const env = process.env;
+  const pick = (flag: string, variable: string) => str(values, flag) ?? (env[variable] || undefined);
+  // Loaded here and only here: no other command pays for the server's modules.
+  const server = await import('@keybox/server');
+  const parsed = server.parseServerConfig({
+    dataDir: pick('data-dir', 'KEYBOX_DATA_DIR') ?? '.keybox',
+    listen: pick('listen', 'KEYBOX_LISTEN'),
+    db: pick('db', 'KEYBOX_DB'),
+    masterKey: env['KEYBOX_MASTER_KEY'] || undefined,
+    masterKeyFile: pick('master-key-file', 'KEYBOX_MASTER_KEY_FILE'),
+    initTokenFile: str(values, 'init-token-file'),
+    tlsCert: pick('tls-cert', 'KEYBOX_TLS_CERT'),
+    tlsKey: pick('tls-key', 'KEYBOX_TLS_KEY'),
+    insecureListen: bool(values, 'insecure-listen'),
+    logLevel: pick('log-level', 'KEYBOX_LOG_LEVEL'),
+  });
+  if (!parsed.ok) {
+    throw new CliError('CONFIG_INVALID', parsed.errors.join('\n  '), { hint: 'see keybox server --help' });
+  }
+  let running;
+  try {
+    running = await server.startServer(parsed.config, { notice: note });
+  } catch (error) {
+    if (error instanceof server.AppError) throw new CliError('CONFIG_INVALID', error.message);
+    throw error;
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      note(`${signal}: shutting down`);
+      void running.close().then(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+}

@@ -1,0 +1,236 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { ApiErrorBody, BulkReadResponse } from '../contract/api-types.js';
+import { isApiErrorCode } from '../contract/error-codes.js';
+import { loadHttp, loadHttps } from './builtins.js';
+import { KeyboxError } from './keybox-error.js';
+
+export interface ClientOptions {
+  /** Base URL of the server, e.g. `https://keybox.internal:8210` (a path prefix is kept). */
+  addr: string;
+  /** Bearer token; never put into a URL or an error message. */
+  token?: string | undefined;
+  /** Extra CA certificates (PEM) to trust, e.g. the contents of `KEYBOX_CACERT`. */
+  caCert?: string | Buffer | undefined;
+  /** Whole-request timeout. Default 30 s. */
+  timeoutMs?: number | undefined;
+  userAgent?: string | undefined;
+}
+
+export type QueryValue = string | number | boolean | readonly string[] | undefined;
+
+export interface RequestOptions {
+  query?: Record<string, QueryValue>;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface RawResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+}
+
+export interface BulkReadScope {
+  project: string;
+  env: string;
+  paths: readonly string[];
+  recursive?: boolean;
+}
+
+export type BulkReadResult =
+  { notModified: true; etag: string } | { notModified: false; etag: string | undefined; data: BulkReadResponse };
+
+const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A small HTTP client for the Keybox API on `node:http`/`node:https`: no dependencies and nothing loaded that
+ * `keybox run` does not need.
+ *
+ * @example
+ * const client = createKeyboxClient({ addr: 'http://127.0.0.1:8210', token: process.env.KEYBOX_TOKEN });
+ * const bulk = await client.bulkRead({ project: 'shop', env: 'dev', paths: ['/backend'] });
+ */
+export function createKeyboxClient(options: ClientOptions) {
+  const base = parseAddr(options.addr);
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const userAgent = options.userAgent ?? 'keybox-sdk';
+
+  function raw(method: string, path: string, request: RequestOptions = {}): Promise<RawResponse> {
+    const url = new URL(base.href);
+    url.pathname = `${base.pathname.replace(/\/$/, '')}${path}`;
+    for (const [key, value] of Object.entries(request.query ?? {})) {
+      if (value === undefined) continue;
+      if (typeof value === 'object') for (const item of value) url.searchParams.append(key, item);
+      else url.searchParams.set(key, String(value));
+    }
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      'user-agent': userAgent,
+      ...request.headers,
+    };
+    if (options.token !== undefined) headers['authorization'] = `Bearer ${options.token}`;
+    let payload: Buffer | undefined;
+    if (request.body !== undefined) {
+      payload = Buffer.from(JSON.stringify(request.body), 'utf8');
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(payload.length);
+    }
+    const isHttps = url.protocol === 'https:';
+    const transport = isHttps ? loadHttps() : loadHttp();
+
+    return new Promise<RawResponse>((resolve, reject) => {
+      const req = transport.request(
+        url,
+        {
+          method,
+          headers,
+          ...(isHttps && options.caCert !== undefined ? { ca: options.caCert } : {}),
+        },
+        (res: IncomingMessage) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > MAX_RESPONSE_BYTES) {
+              req.destroy(new KeyboxError('BAD_RESPONSE', 'the server sent a response over 64 MiB'));
+              return;
+            }
+            chunks.push(chunk);
+          });
+          res.on('end', () => {
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              text: Buffer.concat(chunks).toString('utf8'),
+            });
+          });
+          res.on('error', reject);
+        },
+      );
+      req.setTimeout(timeoutMs, () => {
+        req.destroy(new KeyboxError('TIMEOUT', `no answer from Keybox at ${base.origin} within ${timeoutMs} ms`));
+      });
+      req.on('error', (error: Error) => {
+        reject(error instanceof KeyboxError ? error : toNetworkError(error, base.origin));
+      });
+      req.end(payload);
+    });
+  }
+
+  async function request<T>(method: string, path: string, request: RequestOptions = {}): Promise<T> {
+    const res = await raw(method, path, request);
+    if (res.status >= 200 && res.status < 300) {
+      if (res.status === 204 || res.text === '') return undefined as T;
+      return parseJson<T>(res);
+    }
+    throw toApiError(res);
+  }
+
+  /**
+   * The hot path of `keybox run`: one request for every secret in scope. With `etag`, an unchanged bundle comes
+   * back as `notModified` without a body.
+   */
+  async function bulkRead(scope: BulkReadScope, opts: { etag?: string } = {}): Promise<BulkReadResult> {
+    const res = await raw('GET', '/api/v1/secrets', {
+      query: {
+        project: scope.project,
+        env: scope.env,
+        path: scope.paths,
+        recursive: scope.recursive === true ? 'true' : undefined,
+      },
+      headers: opts.etag === undefined ? {} : { 'if-none-match': opts.etag },
+    });
+    const etag = typeof res.headers.etag === 'string' ? res.headers.etag : undefined;
+    if (res.status === 304 && etag !== undefined) return { notModified: true, etag };
+    if (res.status !== 200) throw toApiError(res);
+    return { notModified: false, etag, data: parseJson<BulkReadResponse>(res) };
+  }
+
+  return { addr: base.origin, raw, request, bulkRead };
+}
+
+export type KeyboxClient = ReturnType<typeof createKeyboxClient>;
+
+function parseAddr(addr: string): URL {
+  let url: URL;
+  try {
+    url = new URL(addr);
+  } catch {
+    throw new KeyboxError(
+      'CONFIG_INVALID',
+      `the Keybox address "${addr}" is not a URL (expected e.g. http://127.0.0.1:8210)`,
+    );
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new KeyboxError(
+      'CONFIG_INVALID',
+      `the Keybox address must start with http:// or https:// (got ${url.protocol})`,
+    );
+  }
+  if (url.username !== '' || url.password !== '') {
+    // Credentials in a URL end up in logs and process lists; the token goes in a header instead.
+    throw new KeyboxError('CONFIG_INVALID', 'the Keybox address must not contain credentials; use KEYBOX_TOKEN');
+  }
+  url.search = '';
+  url.hash = '';
+  return url;
+}
+
+function parseJson<T>(res: RawResponse): T {
+  try {
+    return JSON.parse(res.text) as T;
+  } catch {
+    throw new KeyboxError('BAD_RESPONSE', `the server answered ${res.status} with a body that is not JSON`, {
+      status: res.status,
+    });
+  }
+}
+
+function toApiError(res: RawResponse): KeyboxError {
+  let body: Partial<ApiErrorBody> | undefined;
+  try {
+    body = JSON.parse(res.text) as Partial<ApiErrorBody>;
+  } catch {
+    body = undefined;
+  }
+  const error = body?.error;
+  if (error !== undefined && isApiErrorCode(error.code)) {
+    return new KeyboxError(error.code, error.message, {
+      status: res.status,
+      requestId: error.requestId,
+      ...(error.details === undefined ? {} : { details: error.details }),
+    });
+  }
+  return new KeyboxError('BAD_RESPONSE', `the server answered HTTP ${res.status} without a Keybox error body`, {
+    status: res.status,
+  });
+}
+
+const NETWORK_REASONS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host name lookup failed',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ETIMEDOUT: 'connection timed out',
+  EPIPE: 'connection closed',
+};
+
+function toNetworkError(error: Error & { code?: string }, origin: string): KeyboxError {
+  const code = error.code ?? '';
+  const reason = NETWORK_REASONS[code];
+  if (reason !== undefined) {
+    return new KeyboxError('UNREACHABLE', `cannot reach Keybox at ${origin}: ${reason}`, { cause: error });
+  }
+  if (code.startsWith('ERR_TLS') || code.includes('CERT') || code === 'DEPTH_ZERO_SELF_SIGNED_CERT') {
+    return new KeyboxError(
+      'UNREACHABLE',
+      `TLS with Keybox at ${origin} failed (${code}); set KEYBOX_CACERT to the CA that signed the server certificate`,
+      { cause: error },
+    );
+  }
+  return new KeyboxError('UNREACHABLE', `cannot reach Keybox at ${origin}: ${code || error.message}`, {
+    cause: error,
+  });
+}

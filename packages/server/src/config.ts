@@ -1,0 +1,113 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+export const DEFAULT_PORT = 8210;
+
+export interface ServerConfig {
+  readonly dataDir: string;
+  readonly host: string;
+  readonly port: number;
+  readonly db: string | undefined;
+  readonly masterKey: string | undefined;
+  readonly masterKeyFile: string | undefined;
+  readonly initTokenFile: string | undefined;
+  readonly tlsCert: string | undefined;
+  readonly tlsKey: string | undefined;
+  readonly insecureListen: boolean;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+/** Raw settings as the `server` command collects them: flags first, then `KEYBOX_*` environment variables. */
+export interface RawServerConfig {
+  dataDir?: string | undefined;
+  listen?: string | undefined;
+  db?: string | undefined;
+  masterKey?: string | undefined;
+  masterKeyFile?: string | undefined;
+  initTokenFile?: string | undefined;
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
+  insecureListen?: boolean | undefined;
+  logLevel?: string | undefined;
+}
+
+const schema = z.object({
+  dataDir: z.string().min(1, 'a data dir is required (--data-dir or KEYBOX_DATA_DIR)'),
+  listen: z.string().default(`127.0.0.1:${DEFAULT_PORT}`),
+  db: z.string().optional(),
+  // Secrets never get defaults and are never echoed back in an error.
+  masterKey: z.string().optional(),
+  masterKeyFile: z.string().optional(),
+  initTokenFile: z.string().optional(),
+  tlsCert: z.string().optional(),
+  tlsKey: z.string().optional(),
+  insecureListen: z.boolean().default(false),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type ConfigResult = { ok: true; config: ServerConfig } | { ok: false; errors: string[] };
+
+/** Validates and freezes the server configuration; every problem is reported, not just the first. */
+export function parseServerConfig(raw: RawServerConfig): ConfigResult {
+  const parsed = schema.safeParse(stripUndefined(raw));
+  if (!parsed.success) {
+    return {
+      ok: false,
+      errors: parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`),
+    };
+  }
+  const c = parsed.data;
+  const errors: string[] = [];
+  const listen = parseListen(c.listen);
+  if (!listen.ok) errors.push(listen.error);
+  if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) {
+    errors.push('--tls-cert and --tls-key go together');
+  }
+  if (c.masterKey !== undefined && c.masterKeyFile !== undefined) {
+    errors.push('give the root key once: KEYBOX_MASTER_KEY or --master-key-file, not both');
+  }
+  if (c.db !== undefined && !/^(sqlite:|postgres(ql)?:\/\/)/.test(c.db)) {
+    errors.push('--db must be a postgres://… URL (or sqlite: for the embedded store)');
+  }
+  if (listen.ok && !isLoopback(listen.host) && c.tlsCert === undefined && !c.insecureListen) {
+    errors.push(
+      `refusing to listen on ${listen.host} without TLS: give --tls-cert and --tls-key, or --insecure-listen if a TLS proxy sits in front`,
+    );
+  }
+  if (errors.length > 0 || !listen.ok) return { ok: false, errors };
+  return {
+    ok: true,
+    config: Object.freeze({
+      dataDir: c.dataDir,
+      host: listen.host,
+      port: listen.port,
+      db: c.db,
+      masterKey: c.masterKey,
+      masterKeyFile: c.masterKeyFile,
+      initTokenFile: c.initTokenFile,
+      tlsCert: c.tlsCert,
+      tlsKey: c.tlsKey,
+      insecureListen: c.insecureListen,
+      logLevel: c.logLevel,
+    }),
+  };
+}
+
+export function parseListen(listen: string): { ok: true; host: string; port: number } | { ok: false; error: string } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(listen.trim());
+  if (m === null)
+    return { ok: false, error: `--listen "${listen}" must be HOST:PORT (e.g. 127.0.0.1:${DEFAULT_PORT})` };
+  const host = m[1] ?? (m[2] === '' || m[2] === undefined ? '127.0.0.1' : m[2]);
+  const port = Number(m[3]);
+  if (port > 65535) return { ok: false, error: `--listen port ${port} is out of range` };
+  return { ok: true, host, port };
+}
+
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost' || host === '::1') return true;
+  return isIP(host) === 4 && host.startsWith('127.');
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,29 @@
+import type { ApiErrorCode } from '@keybox/sdk';
+
+/**
+ * The server's one error class. `message` goes to the client as is, so it must never contain a secret value or
+ * an internal detail; `details` carries machine-readable context (a current version on CONFLICT, say).
+ */
+export class AppError extends Error {
+  override readonly name = 'AppError';
+  readonly code: ApiErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ApiErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export function notFound(message: string, details?: Record<string, unknown>): AppError {
+  return new AppError('NOT_FOUND', message, details);
+}
+
+export function invalidInput(message: string, details?: Record<string, unknown>): AppError {
+  return new AppError('INVALID_INPUT', message, details);
+}
+
+export function conflict(message: string, details?: Record<string, unknown>): AppError {
+  return new AppError('CONFLICT', message, details);
+}

@@ -1,0 +1,104 @@
+import { createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { AppError } from '../app-error.js';
+import { isoNow, type Clock } from '../clock.js';
+import type { Db } from '../store/database.js';
+import { DecryptError, blobKeyId, open, seal } from './envelope.js';
+import type { RootKey } from './root-key.js';
+
+/*
+ * Envelope encryption. The root key only wraps data keys (stored in `data_keys`); data keys encrypt values. Rotating
+ * the root key later means re-wrapping a handful of rows, and a new data key means new writes use it while old blobs
+ * still name the key they need.
+ */
+
+export type KeyPurpose = 'data' | 'token-hmac';
+
+export interface Keyring {
+  /** Encrypts under the active data key, binding `context` (the value's location) as associated data. */
+  encrypt(plaintext: Buffer, context: string): { blob: Buffer; keyId: number };
+  /** Decrypts any blob whose key is in the ring; throws DecryptError if it was tampered with or moved. */
+  decrypt(blob: Uint8Array, context: string): Buffer;
+  /** HMAC-SHA-256 keyed with the token key: how API token secrets are stored. */
+  tokenHash(secret: string): string;
+  readonly activeKeyId: number;
+  readonly rootKeyId: string;
+}
+
+function wrapContext(id: number, purpose: string): string {
+  return `keybox/data-key/v1\0${id}\0${purpose}`;
+}
+
+/** Loads and unwraps every data key, creating the first ones in an empty store. */
+export async function openKeyring(db: Db, root: RootKey, clock: Clock): Promise<Keyring> {
+  const rootKey = createSecretKey(root.key);
+  let rows = await db.selectFrom('data_keys').selectAll().orderBy('id').execute();
+  if (rows.length === 0) {
+    await db.transaction().execute(async (trx) => {
+      const existing = await trx.selectFrom('data_keys').select('id').execute();
+      if (existing.length > 0) return;
+      const now = isoNow(clock);
+      for (const [id, purpose] of [
+        [1, 'data'],
+        [2, 'token-hmac'],
+      ] as const) {
+        const wrapped = seal(rootKey, 0, randomBytes(32), wrapContext(id, purpose));
+        await trx
+          .insertInto('data_keys')
+          .values({ id, purpose, wrapped, root_key_id: root.id, created_at: now, retired_at: null })
+          .execute();
+      }
+    });
+    rows = await db.selectFrom('data_keys').selectAll().orderBy('id').execute();
+  }
+
+  const keys = new Map<number, KeyObject>();
+  let active: number | undefined;
+  let hmacKey: Buffer | undefined;
+  for (const row of rows) {
+    if (row.root_key_id !== root.id) {
+      throw new AppError(
+        'INTERNAL',
+        `the root key (id ${root.id}) is not the one this store was created with (id ${row.root_key_id}); ` +
+          'start the server with the original keybox.key, KEYBOX_MASTER_KEY or --master-key-file',
+      );
+    }
+    let raw: Buffer;
+    try {
+      raw = open(rootKey, row.wrapped, wrapContext(row.id, row.purpose));
+    } catch (error) {
+      if (error instanceof DecryptError) {
+        throw new AppError('INTERNAL', `data key ${row.id} cannot be unwrapped: the data_keys table was altered`);
+      }
+      throw error;
+    }
+    if (row.purpose === 'token-hmac') {
+      hmacKey = raw;
+    } else {
+      keys.set(row.id, createSecretKey(raw));
+      if (row.retired_at === null && (active === undefined || row.id > active)) active = row.id;
+    }
+  }
+  if (active === undefined || hmacKey === undefined) {
+    throw new AppError('INTERNAL', 'the store has no active data key');
+  }
+  const activeKeyId = active;
+  const activeKey = keys.get(activeKeyId) as KeyObject;
+  const tokenKey = hmacKey;
+
+  return {
+    activeKeyId,
+    rootKeyId: root.id,
+    encrypt(plaintext, context) {
+      return { blob: seal(activeKey, activeKeyId, plaintext, context), keyId: activeKeyId };
+    },
+    decrypt(blob, context) {
+      const id = blobKeyId(blob);
+      const key = keys.get(id);
+      if (key === undefined) throw new DecryptError(`no data key with id ${id}`);
+      return open(key, blob, context);
+    },
+    tokenHash(secret) {
+      return createHmac('sha256', tokenKey).update(secret).digest('hex');
+    },
+  };
+}

@@ -1,0 +1,11 @@
+export { startServer, SERVER_VERSION, type RunningServer, type ServerIo } from './main.js';
+export {
+  parseServerConfig,
+  parseListen,
+  isLoopback,
+  DEFAULT_PORT,
+  type ServerConfig,
+  type RawServerConfig,
+} from './config.js';
+export { createApp, type App, type AppDeps } from './http/app.js';
+export { AppError } from './core/app-error.js';

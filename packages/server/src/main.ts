@@ -1,0 +1,140 @@
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import { createAdaptorServer } from '@hono/node-server';
+import { pino } from 'pino';
+import { AppError } from './core/app-error.js';
+import { createTokenService } from './core/auth/token-service.js';
+import { systemClock } from './core/clock.js';
+import { openKeyring } from './core/crypto/keyring.js';
+import { loadRootKey } from './core/crypto/root-key.js';
+import { createProjectService } from './core/projects/project-service.js';
+import { createSecretService } from './core/secrets/secret-service.js';
+import { openSqliteStore } from './core/store/open-sqlite-store.js';
+import type { ServerConfig } from './config.js';
+import { createApp } from './http/app.js';
+
+export const SERVER_VERSION = '0.1.0';
+
+export interface RunningServer {
+  url: string;
+  /** Set only on the start that initialised the store. */
+  adminToken: string | undefined;
+  close(): Promise<void>;
+}
+
+export interface ServerIo {
+  /** Human-readable start-up lines (never values; the admin token only on first start). */
+  notice(line: string): void;
+}
+
+/**
+ * The composition root: creates the data dir, loads the root key, opens and migrates the store, wires the services
+ * and binds the port. The only place that touches the process's files and network.
+ */
+export async function startServer(config: ServerConfig, io: ServerIo): Promise<RunningServer> {
+  if (config.db !== undefined && config.db.startsWith('postgres')) {
+    throw new AppError('INVALID_INPUT', 'PostgreSQL is not supported yet in this build; omit --db to use SQLite');
+  }
+  // Everything this process creates (database, WAL, token file) is private to its user.
+  process.umask(0o077);
+  const dataDir = resolve(config.dataDir);
+  const fresh = prepareDataDir(dataDir, io);
+
+  const root = loadRootKey({ dataDir, masterKey: config.masterKey, masterKeyFile: config.masterKeyFile });
+  if (root.warning !== undefined) io.notice(`warning: ${root.warning}`);
+  if (root.created)
+    io.notice(`created root key ${root.path ?? ''} (0600); back it up: without it nothing can be decrypted`);
+
+  const logger = pino({ level: config.logLevel, base: { service: 'keybox' } }, pino.destination(2));
+  const store = await openSqliteStore(dataDir);
+  const clock = systemClock;
+  const keyring = await openKeyring(store.db, root, clock);
+  const tokens = createTokenService({ db: store.db, keyring, clock });
+  const projects = createProjectService({ db: store.db, clock });
+  const secrets = createSecretService({ db: store.db, keyring, clock });
+
+  let adminToken: string | undefined;
+  if ((await tokens.count()) === 0) {
+    adminToken = (await tokens.create({ name: 'admin', kind: 'admin', createdBy: 'init' })).token;
+    if (config.initTokenFile !== undefined) {
+      writeFileSync(config.initTokenFile, `${adminToken}\n`, { mode: 0o600, flag: 'wx' });
+    }
+  }
+
+  const app = createApp({ projects, secrets, tokens, logger, version: SERVER_VERSION });
+  const tls = config.tlsCert !== undefined && config.tlsKey !== undefined;
+  const server = createAdaptorServer({
+    fetch: app.fetch,
+    ...(tls
+      ? {
+          createServer: createHttpsServer,
+          serverOptions: {
+            cert: readFileSync(config.tlsCert),
+            key: readFileSync(config.tlsKey),
+            minVersion: 'TLSv1.2' as const,
+          },
+        }
+      : {}),
+  });
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolveListen();
+    });
+  }).catch(async (error: NodeJS.ErrnoException) => {
+    await store.close();
+    throw new AppError(
+      'UNAVAILABLE',
+      error.code === 'EADDRINUSE'
+        ? `${config.host}:${config.port} is already in use`
+        : `cannot listen on ${config.host}:${config.port}: ${error.code ?? error.message}`,
+    );
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `${tls ? 'https' : 'http'}://${host}:${address.port}`;
+
+  if (fresh) io.notice(`initialised data dir ${dataDir}`);
+  io.notice(`listening on ${url} (store: sqlite ${dataDir}/keybox.db)`);
+  if (adminToken !== undefined) {
+    io.notice('admin token (shown once; store it now):');
+    io.notice(`  export KEYBOX_ADDR=${url} KEYBOX_TOKEN=${adminToken}`);
+    if (config.initTokenFile !== undefined) io.notice(`  also written to ${config.initTokenFile} (0600)`);
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    adminToken,
+    close() {
+      closing ??= new Promise<void>((done) => {
+        server.close(() => done());
+        if ('closeIdleConnections' in server) server.closeIdleConnections();
+      }).then(() => store.close());
+      return closing;
+    },
+  };
+}
+
+/** Creates the data dir 0700, or checks an existing one. Returns whether it was new or empty. */
+function prepareDataDir(dataDir: string, io: ServerIo): boolean {
+  let fresh = false;
+  try {
+    const stat = statSync(dataDir);
+    if (!stat.isDirectory()) throw new AppError('INVALID_INPUT', `--data-dir ${dataDir} is not a directory`);
+    fresh = readdirSync(dataDir).length === 0;
+    if (fresh) chmodSync(dataDir, 0o700);
+    else if ((stat.mode & 0o077) !== 0) {
+      io.notice(`warning: data dir ${dataDir} has mode ${(stat.mode & 0o777).toString(8)}; it should be 0700`);
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    chmodSync(dataDir, 0o700);
+    fresh = true;
+  }
+  return fresh;
+}
