@@ -1,0 +1,39 @@
+import { randomBytes } from 'node:crypto';
+import type { TestServer } from './keybox.js';
+
+/** A value that must never show up outside the child's environment. */
+export function canary(label = 'CANARY'): string {
+  return `${label}-${randomBytes(12).toString('hex')}`;
+}
+
+/** Calls the server's API directly (test setup, not under test here). */
+export async function api(server: Pick<TestServer, 'url' | 'token'>, method: string, path: string, body?: unknown) {
+  const res = await fetch(`${server.url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${server.token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path} -> ${res.status} ${text}`);
+  return text === '' ? undefined : (JSON.parse(text) as unknown);
+}
+
+export async function createProject(server: Pick<TestServer, 'url' | 'token'>, slug: string) {
+  await api(server, 'POST', '/api/v1/projects', { slug });
+}
+
+export async function setSecrets(
+  server: Pick<TestServer, 'url' | 'token'>,
+  scope: { project: string; env: string; path: string },
+  secrets: Record<string, string>,
+) {
+  await api(
+    server,
+    'POST',
+    `/api/v1/projects/${scope.project}/environments/${scope.env}/secrets?path=${encodeURIComponent(scope.path)}`,
+    { changes: Object.entries(secrets).map(([name, value]) => ({ name, value })) },
+  );
+}

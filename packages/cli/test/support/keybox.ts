@@ -1,0 +1,117 @@
+import { spawn, spawnSync, type SpawnOptions } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** The built launcher, exactly as users run it. */
+export const KEYBOX_BIN = resolve(here, '../../bin/keybox');
+export const REPO_ROOT = resolve(here, '../../../..');
+/** The pinned runtime (node_modules/.bin/node). */
+export const NODE_BIN = join(REPO_ROOT, 'node_modules/.bin/node');
+
+export interface TestServer {
+  url: string;
+  token: string;
+  dataDir: string;
+  pid: number;
+  /** Everything the server wrote to stderr so far. */
+  stderr(): string;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts the built `keybox server` on a free loopback port with a fresh data dir. */
+export async function startServer(options: { dataDir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<TestServer> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'keybox-e2e-'));
+  const tokenFile = join(dataDir, '..', `${dataDir.split('/').pop() ?? 'kb'}.token`);
+  const child = spawn(
+    KEYBOX_BIN,
+    ['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--init-token-file', tokenFile, '--log-level', 'warn'],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...options.env } },
+  );
+  let stderr = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${stderr}`)), 20_000);
+    const check = () => {
+      const m = /listening on (\S+)/.exec(stderr);
+      if (m !== null) {
+        clearTimeout(timer);
+        resolveUrl(m[1] as string);
+      }
+    };
+    child.stderr?.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${stderr}`));
+    });
+  });
+  let token = '';
+  try {
+    token = readFileSync(tokenFile, 'utf8').trim();
+  } catch {
+    // Not a fresh data dir: the caller knows its token.
+  }
+  rmSync(tokenFile, { force: true });
+  return {
+    url,
+    token,
+    dataDir,
+    pid: child.pid ?? 0,
+    stderr: () => stderr,
+    stop(signal: NodeJS.Signals = 'SIGTERM') {
+      return new Promise<void>((done) => {
+        if (child.exitCode !== null || child.signalCode !== null) return done();
+        child.once('exit', () => done());
+        child.kill(signal);
+      });
+    },
+  };
+}
+
+export interface RunResult {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built `keybox` synchronously with the given env (no inherited KEYBOX_* from the test runner). */
+export function keybox(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {},
+): RunResult {
+  const result = spawnSync(KEYBOX_BIN, args, {
+    env: cleanEnv(options.env),
+    input: options.input,
+    cwd: options.cwd,
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** The test runner's environment without Keybox variables, plus `extra`. */
+export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!k.startsWith('KEYBOX_') && !k.startsWith('SECRETS_API_')) env[k] = v;
+  }
+  return { ...env, ...extra };
+}
+
+export function serverEnv(server: Pick<TestServer, 'url' | 'token'>, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { KEYBOX_ADDR: server.url, KEYBOX_TOKEN: server.token, ...extra };
+}
+
+export function spawnKeybox(args: string[], options: SpawnOptions & { env?: NodeJS.ProcessEnv } = {}) {
+  return spawn(KEYBOX_BIN, args, { ...options, env: cleanEnv(options.env) });
+}
+
+export function tempDir(prefix = 'keybox-e2e-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}

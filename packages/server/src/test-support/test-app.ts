@@ -1,0 +1,90 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { createTokenService } from '../core/auth/token-service.js';
+import type { Clock } from '../core/clock.js';
+import { openKeyring } from '../core/crypto/keyring.js';
+import { rootKeyId, type RootKey } from '../core/crypto/root-key.js';
+import { createProjectService } from '../core/projects/project-service.js';
+import { createSecretService } from '../core/secrets/secret-service.js';
+import { openSqliteStore } from '../core/store/open-sqlite-store.js';
+import { createApp } from '../http/app.js';
+
+/** A clock tests can move: starts at a fixed instant, `tick` advances it. */
+export function createTestClock(start = '2026-01-01T00:00:00.000Z') {
+  let now = new Date(start).getTime();
+  return {
+    now: () => new Date(now),
+    tick(ms = 1000) {
+      now += ms;
+    },
+  } satisfies Clock & { tick(ms?: number): void };
+}
+
+export function testRootKey(): RootKey {
+  const key = randomBytes(32);
+  return { key, id: rootKeyId(key), source: 'env', created: false };
+}
+
+/**
+ * The real app on a real SQLite file in a fresh temp dir, with an admin token. Call `close()` in afterEach.
+ */
+export async function createTestApp(options: { clock?: Clock; root?: RootKey; dataDir?: string } = {}) {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'keybox-test-'));
+  const clock = options.clock ?? createTestClock();
+  const root = options.root ?? testRootKey();
+  const store = await openSqliteStore(dataDir);
+  const keyring = await openKeyring(store.db, root, clock);
+  const tokens = createTokenService({ db: store.db, keyring, clock });
+  const projects = createProjectService({ db: store.db, clock });
+  const secrets = createSecretService({ db: store.db, keyring, clock });
+  const logger = pino({ level: 'silent' });
+  const app = createApp({ projects, secrets, tokens, logger, version: 'test' });
+  const { token } = await tokens.create({ name: 'admin', kind: 'admin', createdBy: 'test' });
+
+  /** Calls the app without a port, JSON in and out, with the admin token unless `token` is given. */
+  async function call(
+    method: string,
+    path: string,
+    body?: unknown,
+    init: { token?: string | null; headers?: Record<string, string> } = {},
+  ) {
+    const headers: Record<string, string> = { ...init.headers };
+    const bearer = init.token === undefined ? token : init.token;
+    if (bearer !== null) headers['authorization'] = `Bearer ${bearer}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await app.request(path, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, headers: res.headers, text, json: json as Record<string, any> };
+  }
+
+  return {
+    app,
+    dataDir,
+    clock,
+    root,
+    store,
+    keyring,
+    token,
+    services: { tokens, projects, secrets },
+    call,
+    async close() {
+      await store.close();
+      if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type TestApp = Awaited<ReturnType<typeof createTestApp>>;
