@@ -21,7 +21,7 @@ const ifVersion: Record<string, OptionSpec> = {
   'if-version': {
     type: 'string',
     value: 'N',
-    description: 'only if the secret is at version N (0: does not exist yet)',
+    description: 'only if the secret is at version N (0: has never existed)',
   },
 };
 const ifRevision: Record<string, OptionSpec> = {
