@@ -22,13 +22,26 @@ export interface TestServer {
 }
 
 /** Starts the built `keybox server` on a free loopback port with a fresh data dir. */
-export async function startServer(options: { dataDir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<TestServer> {
+export async function startServer(
+  options: { dataDir?: string; env?: NodeJS.ProcessEnv; extraArgs?: string[] } = {},
+): Promise<TestServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'keybox-e2e-'));
   const tokenFile = join(dataDir, '..', `${dataDir.split('/').pop() ?? 'kb'}.token`);
   const child = spawn(
     KEYBOX_BIN,
-    ['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--init-token-file', tokenFile, '--log-level', 'warn'],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...options.env } },
+    [
+      'server',
+      '--data-dir',
+      dataDir,
+      '--listen',
+      '127.0.0.1:0',
+      '--init-token-file',
+      tokenFile,
+      '--log-level',
+      'warn',
+      ...(options.extraArgs ?? []),
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: cleanEnv(options.env) },
   );
   let stderr = '';
   child.stderr?.setEncoding('utf8');

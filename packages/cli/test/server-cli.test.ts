@@ -1,0 +1,139 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { canary, createProject, setSecrets } from './support/fixtures.js';
+import { keybox, startServer, tempDir, type TestServer } from './support/keybox.js';
+
+/* `keybox server` as an operator meets it: first start, restarts, the root key, listening rules, TLS. */
+
+const servers: TestServer[] = [];
+const dirs: string[] = [];
+
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.stop()));
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function dir(): string {
+  const d = tempDir();
+  dirs.push(d);
+  return d;
+}
+
+const mode = (path: string) => (statSync(path).mode & 0o777).toString(8);
+
+describe('keybox server', () => {
+  it('initialises an empty data dir privately and prints the admin token on the first start only', async () => {
+    const dataDir = join(dir(), 'data');
+    const first = await startServer({ dataDir });
+    servers.push(first);
+    expect(first.token).toMatch(/^kbx_[0-9a-f]{16}\./);
+    expect(first.stderr()).toContain(`KEYBOX_TOKEN=${first.token}`);
+    expect(mode(dataDir)).toBe('700');
+    expect(mode(join(dataDir, 'keybox.key'))).toBe('600');
+    expect(mode(join(dataDir, 'keybox.db'))).toBe('600');
+    await first.stop();
+
+    const second = await startServer({ dataDir });
+    servers.push(second);
+    expect(second.stderr()).not.toContain('admin token');
+    expect(second.stderr()).not.toContain(first.token);
+    // The token from the first start still works after the restart.
+    const list = keybox(['projects', 'list', '--json'], {
+      env: { KEYBOX_ADDR: second.url, KEYBOX_TOKEN: first.token },
+    });
+    expect(list.status).toBe(0);
+  });
+
+  it('keeps secrets across a restart and refuses to start with a different root key', async () => {
+    const dataDir = join(dir(), 'data');
+    const value = canary();
+    const server = await startServer({ dataDir });
+    servers.push(server);
+    await createProject(server, 'shop');
+    await setSecrets(server, { project: 'shop', env: 'dev', path: '/' }, { K: value });
+    await server.stop();
+
+    const keyFile = join(dir(), 'other.key');
+    writeFileSync(keyFile, randomBytes(32).toString('base64'), { mode: 0o600 });
+    const refused = keybox(['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--master-key-file', keyFile]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('is not the one this store was created with');
+
+    const again = await startServer({ dataDir });
+    servers.push(again);
+    const get = keybox(['secrets', 'get', 'K', '-p', 'shop', '-e', 'dev'], {
+      env: { KEYBOX_ADDR: again.url, KEYBOX_TOKEN: server.token },
+    });
+    expect(get.stdout).toBe(value);
+    expect(again.stderr()).not.toContain(value);
+  });
+
+  it('takes the root key from KEYBOX_MASTER_KEY without writing a key file', async () => {
+    const dataDir = join(dir(), 'data');
+    const server = await startServer({ dataDir, env: { KEYBOX_MASTER_KEY: randomBytes(32).toString('base64') } });
+    servers.push(server);
+    expect(existsSync(join(dataDir, 'keybox.key'))).toBe(false);
+  });
+
+  it('refuses a non-loopback address without TLS unless --insecure-listen', async () => {
+    const refused = keybox(['server', '--data-dir', join(dir(), 'data'), '--listen', '0.0.0.0:0']);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('refusing to listen on 0.0.0.0 without TLS');
+    const dataDir = join(dir(), 'data2');
+    const insecure = await startServer({ dataDir, extraArgs: ['--listen', '0.0.0.0:0', '--insecure-listen'] });
+    servers.push(insecure);
+    expect(insecure.url).toMatch(/^http:\/\/0\.0\.0\.0:\d+$/);
+  });
+
+  it('reports every invalid setting at once and does not start', () => {
+    const result = keybox(['server', '--data-dir', join(dir(), 'd'), '--listen', 'nope', '--tls-cert', 'x.pem']);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('must be HOST:PORT');
+    expect(result.stderr).toContain('--tls-cert and --tls-key go together');
+  });
+
+  it.skipIf(!existsSync('/usr/bin/openssl'))('serves TLS that clients trust through KEYBOX_CACERT', async () => {
+    const d = dir();
+    const made = spawnSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(d, 'key.pem'),
+        '-out',
+        join(d, 'cert.pem'),
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(made.status).toBe(0);
+    const server = await startServer({
+      dataDir: join(d, 'data'),
+      extraArgs: ['--tls-cert', join(d, 'cert.pem'), '--tls-key', join(d, 'key.pem')],
+    });
+    servers.push(server);
+    expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    const env = { KEYBOX_ADDR: server.url, KEYBOX_TOKEN: server.token };
+    const untrusted = keybox(['projects', 'list'], { env });
+    expect(untrusted.status).toBe(1);
+    expect(untrusted.stderr).toContain('KEYBOX_CACERT');
+    const trusted = keybox(['projects', 'list', '--json'], { env: { ...env, KEYBOX_CACERT: join(d, 'cert.pem') } });
+    expect(trusted.status).toBe(0);
+    expect(JSON.parse(trusted.stdout)).toEqual({ projects: [] });
+    expect(readFileSync(join(d, 'cert.pem'), 'utf8')).toContain('BEGIN CERTIFICATE');
+  });
+});
