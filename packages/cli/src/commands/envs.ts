@@ -29,6 +29,13 @@ const createSpec: CommandSpec = {
   options: { ...common, name: { type: 'string', value: 'NAME', description: 'display name' } },
   positionals: true,
 };
+const renameSpec: CommandSpec = {
+  name: 'keybox envs rename',
+  usage: ['keybox envs rename SLUG NAME [--project P] [--json]'],
+  summary: "Change an environment's display name (the slug stays).",
+  options: common,
+  positionals: true,
+};
 const deleteSpec: CommandSpec = {
   name: 'keybox envs delete',
   usage: ['keybox envs delete SLUG [--project P] [--force]'],
@@ -87,6 +94,22 @@ export function run(argv: string[]) {
           });
           if (bool(values, 'json')) return printJson(res);
           note(`created environment ${slug} in ${project}`);
+        },
+      },
+      rename: {
+        summary: renameSpec.summary,
+        async run(args) {
+          const { values, positionals } = parseCommand(renameSpec, args);
+          if (positionals.length !== 2) throw usageError('give the environment slug and the new name');
+          const project = projectOf(values);
+          const { client } = clientOnly(values);
+          const res = await client.request<{ environment: EnvironmentInfo }>(
+            'PATCH',
+            envsPath(project, positionals[0]),
+            { body: { name: positionals[1] } },
+          );
+          if (bool(values, 'json')) return printJson(res);
+          note(`renamed environment ${res.environment.slug} to "${res.environment.name}"`);
         },
       },
       delete: {

@@ -139,6 +139,21 @@ export function createProjectService({ db, clock }: ProjectServiceDeps) {
     return { slug, name: name?.trim() || slug, createdAt: now };
   }
 
+  async function renameEnvironment(projectSlug: string, slug: string, name: string): Promise<EnvironmentInfo> {
+    const trimmed = name.trim();
+    if (trimmed === '' || trimmed.length > 200) throw invalidInput('an environment name is 1-200 characters');
+    const env = await db
+      .selectFrom('environments')
+      .innerJoin('projects', 'projects.id', 'environments.project_id')
+      .select(['environments.id as id', 'environments.created_at as createdAt'])
+      .where('projects.slug', '=', projectSlug)
+      .where('environments.slug', '=', slug)
+      .executeTakeFirst();
+    if (env === undefined) throw notFound(`environment "${slug}" does not exist in project "${projectSlug}"`);
+    await db.updateTable('environments').set({ name: trimmed }).where('id', '=', env.id).execute();
+    return { slug, name: trimmed, createdAt: env.createdAt };
+  }
+
   async function removeEnvironment(projectSlug: string, slug: string, options: { force?: boolean } = {}) {
     await db.transaction().execute(async (trx) => {
       const env = await trx
@@ -197,7 +212,7 @@ export function createProjectService({ db, clock }: ProjectServiceDeps) {
       .execute();
   }
 
-  return { list, get, create, rename, remove, createEnvironment, removeEnvironment };
+  return { list, get, create, rename, remove, createEnvironment, renameEnvironment, removeEnvironment };
 }
 
 async function countLiveSecrets(trx: Db, column: 'project_id' | 'environment_id', id: string): Promise<number> {

@@ -46,6 +46,13 @@ export function projectRoutes(projects: ProjectService) {
     return c.json({ environment: await projects.createEnvironment(c.req.param('project'), body.slug, body.name) }, 201);
   });
 
+  app.patch('/:project/environments/:env', async (c) => {
+    const body = await parseBody(c, renameBody);
+    return c.json({
+      environment: await projects.renameEnvironment(c.req.param('project'), c.req.param('env'), body.name),
+    });
+  });
+
   app.delete('/:project/environments/:env', async (c) => {
     const { force } = parseQuery(c, forceQuery);
     await projects.removeEnvironment(c.req.param('project'), c.req.param('env'), { force });
