@@ -26,8 +26,18 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.test.ts', '**/test-support/**'],
+    // Tests and their helpers are type-checked through tsconfig.test.json (the build configs exclude them).
+    files: [
+      'packages/*/src/**/*.test.ts',
+      'packages/*/src/**/test-support/**/*.ts',
+      'packages/*/test/**/*.ts',
+      'vitest.config.ts',
+    ],
+    languageOptions: {
+      parserOptions: { projectService: false, project: './tsconfig.test.json', tsconfigRootDir: import.meta.dirname },
+    },
     rules: {
+      '@typescript-eslint/no-explicit-any': 'off',
       '@typescript-eslint/no-non-null-assertion': 'off',
       '@typescript-eslint/no-unsafe-member-access': 'off',
       '@typescript-eslint/no-unsafe-assignment': 'off',
@@ -36,5 +46,27 @@ export default tseslint.config(
   {
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      // Scripts (bench, CI helpers) run on Node.
+      globals: Object.fromEntries(
+        [
+          'process',
+          'console',
+          'Buffer',
+          'URL',
+          'URLSearchParams',
+          'fetch',
+          'performance',
+          'setTimeout',
+          'clearTimeout',
+          'setInterval',
+          'clearInterval',
+          'setImmediate',
+          'AbortController',
+          'AbortSignal',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
   },
 );

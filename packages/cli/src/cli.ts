@@ -76,7 +76,7 @@ export function report(error: unknown, forced?: number): number {
     return forced ?? error.exitCode;
   }
   if (isKeyboxError(error)) {
-    const hint = hintFor(error.code);
+    const hint = hintFor(error.code, error.details);
     const id = error.requestId === undefined ? '' : ` (request ${error.requestId})`;
     writeStderr(`keybox: error: ${error.message} [${error.code}]${id}\n${hint === undefined ? '' : `hint: ${hint}\n`}`);
     return forced ?? EXIT.error;
@@ -87,7 +87,7 @@ export function report(error: unknown, forced?: number): number {
   return forced ?? EXIT.error;
 }
 
-function hintFor(code: string): string | undefined {
+function hintFor(code: string, details: Record<string, unknown> | undefined): string | undefined {
   switch (code) {
     case 'UNAUTHENTICATED':
       return 'check KEYBOX_TOKEN (or SECRETS_API_TOKEN / KEYBOX_TOKEN_FILE): it was rejected';
@@ -95,7 +95,10 @@ function hintFor(code: string): string | undefined {
     case 'TIMEOUT':
       return 'is the server running? check KEYBOX_ADDR';
     case 'CONFLICT':
-      return 'someone changed it since you read it; look again and retry with the current version';
+      // Only a failed check-and-set carries `expected`; other conflicts explain themselves.
+      return details?.['expected'] === undefined
+        ? undefined
+        : 'it changed since you read it; look again (history, folders history) and retry with the current number';
     default:
       return undefined;
   }

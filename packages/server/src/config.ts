@@ -50,31 +50,24 @@ export type ConfigResult = { ok: true; config: ServerConfig } | { ok: false; err
 /** Validates and freezes the server configuration; every problem is reported, not just the first. */
 export function parseServerConfig(raw: RawServerConfig): ConfigResult {
   const parsed = schema.safeParse(stripUndefined(raw));
-  if (!parsed.success) {
-    return {
-      ok: false,
-      errors: parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`),
-    };
-  }
-  const c = parsed.data;
-  const errors: string[] = [];
-  const listen = parseListen(c.listen);
+  const errors = parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`);
+  // The cross-field checks run on the raw input too, so every problem is reported in one go.
+  const listen = parseListen(raw.listen ?? `127.0.0.1:${DEFAULT_PORT}`);
   if (!listen.ok) errors.push(listen.error);
-  if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) {
-    errors.push('--tls-cert and --tls-key go together');
-  }
-  if (c.masterKey !== undefined && c.masterKeyFile !== undefined) {
+  if ((raw.tlsCert === undefined) !== (raw.tlsKey === undefined)) errors.push('--tls-cert and --tls-key go together');
+  if (raw.masterKey !== undefined && raw.masterKeyFile !== undefined) {
     errors.push('give the root key once: KEYBOX_MASTER_KEY or --master-key-file, not both');
   }
-  if (c.db !== undefined && !/^(sqlite:|postgres(ql)?:\/\/)/.test(c.db)) {
+  if (raw.db !== undefined && !/^(sqlite:|postgres(ql)?:\/\/)/.test(raw.db)) {
     errors.push('--db must be a postgres://… URL (or sqlite: for the embedded store)');
   }
-  if (listen.ok && !isLoopback(listen.host) && c.tlsCert === undefined && !c.insecureListen) {
+  if (listen.ok && !isLoopback(listen.host) && raw.tlsCert === undefined && raw.insecureListen !== true) {
     errors.push(
       `refusing to listen on ${listen.host} without TLS: give --tls-cert and --tls-key, or --insecure-listen if a TLS proxy sits in front`,
     );
   }
-  if (errors.length > 0 || !listen.ok) return { ok: false, errors };
+  if (!parsed.success || !listen.ok || errors.length > 0) return { ok: false, errors };
+  const c = parsed.data;
   return {
     ok: true,
     config: Object.freeze({

@@ -98,12 +98,13 @@ export async function startServer(config: ServerConfig, io: ServerIo): Promise<R
   const url = `${tls ? 'https' : 'http'}://${host}:${address.port}`;
 
   if (fresh) io.notice(`initialised data dir ${dataDir}`);
-  io.notice(`listening on ${url} (store: sqlite ${dataDir}/keybox.db)`);
   if (adminToken !== undefined) {
     io.notice('admin token (shown once; store it now):');
     io.notice(`  export KEYBOX_ADDR=${url} KEYBOX_TOKEN=${adminToken}`);
     if (config.initTokenFile !== undefined) io.notice(`  also written to ${config.initTokenFile} (0600)`);
   }
+  // Last, so that a script waiting for this line has everything above it.
+  io.notice(`listening on ${url} (store: sqlite ${dataDir}/keybox.db)`);
 
   let closing: Promise<void> | undefined;
   return {

@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { mergeFolders } from '@keybox/sdk';
 import { bool, parseCommand, str, type CommandSpec } from '../args.js';
 import { scopedContext, SCOPE_OPTIONS } from '../command-context.js';
@@ -64,7 +65,12 @@ export async function run(argv: string[]): Promise<number> {
       break;
     case 'yaml': {
       const { stringify } = await import('yaml');
-      text = entries.length === 0 ? '{}\n' : stringify(Object.fromEntries(entries));
+      // Every value double-quoted: YAML 1.1 readers (PyYAML, Ansible) would read a bare no, on or 2001-12-14 as
+      // a boolean or a date.
+      text =
+        entries.length === 0
+          ? '{}\n'
+          : stringify(Object.fromEntries(entries), { defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN' });
       break;
     }
   }
@@ -72,8 +78,26 @@ export async function run(argv: string[]): Promise<number> {
   if (output === undefined) {
     process.stdout.write(text);
   } else {
-    writeFileSync(output, text, { mode: 0o600 });
+    writePrivateFile(output, text);
     note(`wrote ${entries.length} secret(s) to ${output} (0600)`);
   }
   return 0;
+}
+
+/**
+ * Writes a new 0600 file beside the target and renames it into place: an existing file keeps no wider mode, a
+ * symlink at the target is replaced rather than followed, and a reader never sees half the content.
+ */
+function writePrivateFile(target: string, text: string): void {
+  const temp = join(dirname(target), `.${basename(target)}.${process.pid}.tmp`);
+  try {
+    writeFileSync(temp, text, { mode: 0o600, flag: 'wx' });
+    renameSync(temp, target);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw new CliError(
+      'CONFIG_INVALID',
+      `cannot write ${target} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
 }

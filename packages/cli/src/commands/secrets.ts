@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import {
+  checkSecretName,
   mergeFolders,
   type MergedSecret,
   type BatchResult,
@@ -117,6 +118,13 @@ function one(positionals: string[], usage: string): string {
   return positionals[0] as string;
 }
 
+/** Checks a name before it goes into a URL path, without echoing it (it may be a value typed by mistake). */
+function secretName(name: string): string {
+  const check = checkSecretName(name);
+  if (!check.ok) throw usageError(`the secret name is ${check.reason}`);
+  return name;
+}
+
 function printBatch(result: BatchResult, json: boolean) {
   if (json) return printJson(result);
   for (const r of result.results) printLine(`${r.outcome.padEnd(9)} ${r.name} v${r.version}`);
@@ -149,7 +157,7 @@ export function run(argv: string[]) {
         summary: specs.get.summary,
         async run(args) {
           const { values, positionals } = parseCommand(specs.get, args);
-          const name = one(positionals, 'secret name');
+          const name = secretName(one(positionals, 'secret name'));
           const { scope, client } = scopedContext(values);
           const res = await client.request<{ secret: SecretWithValue }>(
             'GET',
@@ -227,7 +235,7 @@ export function run(argv: string[]) {
           const result = await client.request<BatchResult>('POST', `${envPrefix(scope)}/secrets`, {
             query: { path: singlePath(scope) },
             body: {
-              changes: positionals.map((name) => ({ name, delete: true, ifVersion: expected })),
+              changes: positionals.map((name) => ({ name: secretName(name), delete: true, ifVersion: expected })),
               ifRevision: int(values, 'if-revision'),
             },
           });
@@ -238,7 +246,7 @@ export function run(argv: string[]) {
         summary: specs.history.summary,
         async run(args) {
           const { values, positionals } = parseCommand(specs.history, args);
-          const name = one(positionals, 'secret name');
+          const name = secretName(one(positionals, 'secret name'));
           const { scope, client } = scopedContext(values);
           const res = await client.request<{ versions: SecretVersionInfo[] }>(
             'GET',
@@ -273,7 +281,7 @@ export function run(argv: string[]) {
           const toTime = str(values, 'to-time');
           const { scope, client } = scopedContext(values);
           if (positionals.length > 0) {
-            const name = one(positionals, 'secret name');
+            const name = secretName(one(positionals, 'secret name'));
             if (toVersion === undefined) throw usageError('rolling back a secret needs --to-version N');
             const result = await client.request<BatchResult>(
               'POST',
@@ -298,7 +306,7 @@ export function run(argv: string[]) {
         summary: specs.destroy.summary,
         async run(args) {
           const { values, positionals } = parseCommand(specs.destroy, args);
-          const name = one(positionals, 'secret name');
+          const name = secretName(one(positionals, 'secret name'));
           const version = int(values, 'version');
           if (version === undefined) throw usageError('--version N is required');
           const { scope, client } = scopedContext(values);
@@ -337,6 +345,12 @@ export function run(argv: string[]) {
                 if ((error as { code?: string }).code === 'NOT_FOUND') return undefined;
                 throw error;
               });
+            const expectedRevision = int(values, 'if-revision');
+            const revision =
+              current === undefined || current.notModified ? 0 : (current.data.folders[0]?.revision ?? 0);
+            if (expectedRevision !== undefined && expectedRevision !== revision) {
+              throw new CliError('CONFLICT', `folder ${path} is at revision ${revision}, not ${expectedRevision}`);
+            }
             const live: ReadonlyMap<string, MergedSecret> =
               current === undefined || current.notModified ? new Map() : mergeFolders(current.data.folders).secrets;
             const results = entries.map(({ name, value }) => {

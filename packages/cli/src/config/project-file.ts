@@ -55,7 +55,7 @@ export function parseProjectFile(text: string, file: string): ProjectFile {
     result[key] = value;
   }
   for (const key of Object.keys(data)) {
-    if (/token|secret|password/i.test(key)) {
+    if (/token|secret|passw|credential|api.?key|private.?key|auth/i.test(key)) {
       throw new CliError(
         'CONFIG_INVALID',
         `${file}: "${key}" looks like a credential; .keybox.json is committed, so it must not hold one`,

@@ -40,9 +40,11 @@ export async function parseAssignments(
       try {
         value = stripNewline(readFileSync(path, 'utf8'));
       } catch (error) {
+        // The path is not echoed either: a literal value that happens to start with @ would land in stderr.
         throw new CliError(
           'CONFIG_INVALID',
-          `${name}=@${path}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+          `argument ${index + 1} (${name}=@…): cannot read the file (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+          { hint: 'KEY=@FILE reads a file; to store a value that starts with @, pass it on stdin with KEY=-' },
         );
       }
     } else {

@@ -7,8 +7,9 @@ export function parseDotenv(text: string, file: string): { name: string; value: 
   const parsed = parse(text);
   const bad = Object.keys(parsed).filter((name) => !checkSecretName(name).ok);
   if (bad.length > 0) {
-    throw new CliError('INVALID_INPUT', `${file}: not valid secret names: ${bad.slice(0, 10).join(', ')}`, {
-      hint: 'names use letters, digits and _, and do not start with a digit',
+    // The names are not shown: a line of an unquoted multi-line value (a PEM body, say) parses as a "name".
+    throw new CliError('INVALID_INPUT', `${file}: ${bad.length} line(s) do not start with a valid secret name`, {
+      hint: 'names use letters, digits and _ and do not start with a digit; quote multi-line values',
     });
   }
   return Object.entries(parsed).map(([name, value]) => ({ name, value }));

@@ -79,6 +79,12 @@ export function createKeyboxClient(options: ClientOptions) {
     const transport = isHttps ? loadHttps() : loadHttp();
 
     return new Promise<RawResponse>((resolve, reject) => {
+      // Why we cut the exchange short, if we did: the socket errors that follow must not hide it.
+      let abort: KeyboxError | undefined;
+      const fail = (error: Error) => {
+        clearTimeout(timer);
+        reject(abort ?? (error instanceof KeyboxError ? error : toNetworkError(error, base.origin)));
+      };
       const req = transport.request(
         url,
         {
@@ -92,27 +98,29 @@ export function createKeyboxClient(options: ClientOptions) {
           res.on('data', (chunk: Buffer) => {
             size += chunk.length;
             if (size > MAX_RESPONSE_BYTES) {
-              req.destroy(new KeyboxError('BAD_RESPONSE', 'the server sent a response over 64 MiB'));
+              abort = new KeyboxError('BAD_RESPONSE', 'the server sent a response over 64 MiB');
+              req.destroy(abort);
               return;
             }
             chunks.push(chunk);
           });
           res.on('end', () => {
+            clearTimeout(timer);
             resolve({
               status: res.statusCode ?? 0,
               headers: res.headers,
               text: Buffer.concat(chunks).toString('utf8'),
             });
           });
-          res.on('error', reject);
+          res.on('error', fail);
         },
       );
-      req.setTimeout(timeoutMs, () => {
-        req.destroy(new KeyboxError('TIMEOUT', `no answer from Keybox at ${base.origin} within ${timeoutMs} ms`));
-      });
-      req.on('error', (error: Error) => {
-        reject(error instanceof KeyboxError ? error : toNetworkError(error, base.origin));
-      });
+      // One timer for the whole exchange: a server that trickles bytes cannot hold the caller past it.
+      const timer = setTimeout(() => {
+        abort = new KeyboxError('TIMEOUT', `no answer from Keybox at ${base.origin} within ${timeoutMs} ms`);
+        req.destroy(abort);
+      }, timeoutMs);
+      req.on('error', fail);
       req.end(payload);
     });
   }
@@ -158,13 +166,13 @@ function parseAddr(addr: string): URL {
   } catch {
     throw new KeyboxError(
       'CONFIG_INVALID',
-      `the Keybox address "${addr}" is not a URL (expected e.g. http://127.0.0.1:8210)`,
+      `the Keybox address "${maskAddr(addr)}" is not a URL (expected e.g. http://127.0.0.1:8210)`,
     );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new KeyboxError(
       'CONFIG_INVALID',
-      `the Keybox address must start with http:// or https:// (got ${url.protocol})`,
+      `the Keybox address "${maskAddr(addr)}" must start with http:// or https://`,
     );
   }
   if (url.username !== '' || url.password !== '') {
@@ -174,6 +182,14 @@ function parseAddr(addr: string): URL {
   url.search = '';
   url.hash = '';
   return url;
+}
+
+/** An address as it may be shown: anything before an `@` (a user name and password) is masked. */
+function maskAddr(addr: string): string {
+  const at = addr.lastIndexOf('@');
+  if (at === -1) return addr.slice(0, 200);
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(addr)?.[0] ?? '';
+  return `${scheme}***${addr.slice(at, 200)}`;
 }
 
 function parseJson<T>(res: RawResponse): T {

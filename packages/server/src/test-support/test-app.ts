@@ -31,7 +31,9 @@ export function testRootKey(): RootKey {
 /**
  * The real app on a real SQLite file in a fresh temp dir, with an admin token. Call `close()` in afterEach.
  */
-export async function createTestApp(options: { clock?: Clock; root?: RootKey; dataDir?: string } = {}) {
+export type TestClock = ReturnType<typeof createTestClock>;
+
+export async function createTestApp(options: { clock?: TestClock; root?: RootKey; dataDir?: string } = {}) {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'keybox-test-'));
   const clock = options.clock ?? createTestClock();
   const root = options.root ?? testRootKey();

@@ -36,6 +36,15 @@ export async function openKeyring(db: Db, root: RootKey, clock: Clock): Promise<
     await db.transaction().execute(async (trx) => {
       const existing = await trx.selectFrom('data_keys').select('id').execute();
       if (existing.length > 0) return;
+      // New keys on a store that already holds encrypted rows would make all of them unreadable for good.
+      const used = await trx.selectFrom('secret_versions').select('secret_id').limit(1).execute();
+      const tokens = await trx.selectFrom('api_tokens').select('id').limit(1).execute();
+      if (used.length > 0 || tokens.length > 0) {
+        throw new AppError(
+          'INTERNAL',
+          'the data_keys table is empty but the store holds encrypted data; restore data_keys from a backup',
+        );
+      }
       const now = isoNow(clock);
       for (const [id, purpose] of [
         [1, 'data'],

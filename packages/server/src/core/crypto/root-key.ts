@@ -66,7 +66,7 @@ function readKeyFile(path: string, source: 'file' | 'data-dir'): RootKey {
   }
   try {
     const mode = fstatSync(fd).mode & 0o777;
-    const key = parseKeyMaterial(readFileSync(fd), path);
+    const key = parseKeyMaterial(readFileSync(fd), path, { allowRaw: true });
     const result: RootKey = { key, id: rootKeyId(key), source, path, created: false };
     if ((mode & 0o077) !== 0) {
       result.warning = `root key file ${path} has mode ${mode.toString(8).padStart(4, '0')}; it should be 0600`;
@@ -77,14 +77,20 @@ function readKeyFile(path: string, source: 'file' | 'data-dir'): RootKey {
   }
 }
 
-/** Accepts 32 raw bytes, or base64 / hex text of 32 bytes. Never echoes the material. */
-export function parseKeyMaterial(material: Buffer, label: string): Buffer {
-  if (material.length === KEY_BYTES) return Buffer.from(material);
+/**
+ * Accepts base64 or hex text of 32 bytes, and (from a file only) 32 raw bytes. Raw bytes must look binary: 32
+ * characters of text are refused, not taken as a key, so a passphrase or a short `openssl rand -hex 16` cannot
+ * silently become the root key. Never echoes the material.
+ */
+export function parseKeyMaterial(material: Buffer, label: string, options: { allowRaw?: boolean } = {}): Buffer {
   const text = material.toString('utf8').trim();
   if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex');
   if (/^[A-Za-z0-9+/_-]{43}=?$/.test(text)) {
     const decoded = Buffer.from(text, text.includes('-') || text.includes('_') ? 'base64url' : 'base64');
     if (decoded.length === KEY_BYTES) return decoded;
+  }
+  if (options.allowRaw === true && material.length === KEY_BYTES && material.some((b) => b < 0x20 || b > 0x7e)) {
+    return Buffer.from(material);
   }
   throw new AppError('INVALID_INPUT', `${label} is not a 32-byte key (expected base64 or hex of 32 random bytes)`);
 }

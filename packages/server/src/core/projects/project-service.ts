@@ -107,9 +107,12 @@ export function createProjectService({ db, clock }: ProjectServiceDeps) {
       if (options.force !== true) {
         const live = await countLiveSecrets(trx, 'project_id', p.id);
         if (live > 0) {
-          throw conflict(`project "${slug}" still holds ${live} secret(s); delete them first or pass force`, {
-            secrets: live,
-          });
+          throw conflict(
+            `project "${slug}" still holds ${live} secret(s); delete them first or force the deletion (keybox: --force; API: ?force=true)`,
+            {
+              secrets: live,
+            },
+          );
         }
       }
       await trx.deleteFrom('projects').where('id', '=', p.id).execute();
@@ -167,9 +170,12 @@ export function createProjectService({ db, clock }: ProjectServiceDeps) {
       if (options.force !== true) {
         const live = await countLiveSecrets(trx, 'environment_id', env.id);
         if (live > 0) {
-          throw conflict(`environment "${slug}" still holds ${live} secret(s); delete them first or pass force`, {
-            secrets: live,
-          });
+          throw conflict(
+            `environment "${slug}" still holds ${live} secret(s); delete them first or force the deletion (keybox: --force; API: ?force=true)`,
+            {
+              secrets: live,
+            },
+          );
         }
       }
       const remaining = await trx

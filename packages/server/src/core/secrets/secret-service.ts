@@ -110,7 +110,8 @@ export function createSecretService({ db, keyring, clock }: SecretServiceDeps) {
     const hash = createHash('sha256').update(recursive ? 'v1|r|' : 'v1|f|');
     for (const row of ordered) hash.update(`${row.id}:${row.revision};`);
     const etag = `"${hash.digest('base64url').slice(0, 27)}"`;
-    if (ifNoneMatch !== undefined && ifNoneMatch.split(',').some((t) => t.trim() === etag)) {
+    // If-None-Match uses the weak comparison (RFC 9110 13.1.2): a proxy that compresses may have added W/.
+    if (ifNoneMatch !== undefined && ifNoneMatch.split(',').some((t) => t.trim().replace(/^W\//, '') === etag)) {
       return { status: 304, etag };
     }
 
@@ -171,7 +172,10 @@ export function createSecretService({ db, keyring, clock }: SecretServiceDeps) {
         : query.where('f.path', '=', path);
     if (options.includeDeleted !== true) query = query.where('s.deleted_at', 'is', null);
     const rows = await query.orderBy('f.path').orderBy('s.name').execute();
-    if (rows.length === 0 && options.recursive !== true) await findFolder(ref, path);
+    if (rows.length === 0) {
+      if (options.recursive === true) await listFolders(scope);
+      else await findFolder(ref, path);
+    }
     return rows.map((r): SecretMeta => ({
       name: r.name,
       path: r.path,
