@@ -2,6 +2,13 @@ import { checkFolderPath, checkSecretName } from '@keybox/sdk';
 import { invalidInput, notFound } from '../app-error.js';
 import type { Db } from '../store/database.js';
 
+/** Where a single-folder operation applies. */
+export interface Scope {
+  project: string;
+  env: string;
+  path: string;
+}
+
 /** A resolved environment: the ids bound into ciphertext and the slugs shown to people. */
 export interface EnvRef {
   projectId: string;
@@ -56,4 +63,31 @@ export async function scopeNotFound(db: Db, project: string, env: string) {
 /** Rows of folders at `path` or (recursive) below it, in one index range; paths compare byte-wise. */
 export function pathFilter(path: string, recursive: boolean) {
   return { path, recursive, lower: path === '/' ? '/' : `${path}/`, upper: path === '/' ? '0' : `${path}0` };
+}
+
+export async function findFolder(db: Db, ref: EnvRef, path: string) {
+  const folder = await db
+    .selectFrom('folders')
+    .select(['id', 'path', 'revision'])
+    .where('environment_id', '=', ref.envId)
+    .where('path', '=', path)
+    .executeTakeFirst();
+  if (folder === undefined) throw notFound(`folder ${path} does not exist in ${ref.project}/${ref.env}`, { path });
+  return folder;
+}
+
+/** The head row of one secret, with its resolved environment and normalised path. */
+export async function findSecret(db: Db, scope: Scope, name: string) {
+  const ref = await resolveEnvironment(db, scope.project, scope.env);
+  const path = assertPath(scope.path);
+  const secret = await db
+    .selectFrom('secrets as s')
+    .innerJoin('folders as f', 'f.id', 's.folder_id')
+    .selectAll('s')
+    .where('f.environment_id', '=', ref.envId)
+    .where('f.path', '=', path)
+    .where('s.name', '=', assertName(name))
+    .executeTakeFirst();
+  if (secret === undefined) throw notFound(`secret ${name} does not exist in ${path}`, { name, path });
+  return { ref, path, secret };
 }

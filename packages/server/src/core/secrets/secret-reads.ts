@@ -1,0 +1,286 @@
+import { createHash } from 'node:crypto';
+import {
+  folderDepth,
+  isWithinFolder,
+  type FolderInfo,
+  type FolderRevisionInfo,
+  type SecretMeta,
+  type SecretVersionInfo,
+  type SecretWithValue,
+  type VersionOp,
+} from '@keybox/sdk';
+import { AppError, notFound } from '../app-error.js';
+import type { Keyring } from '../crypto/keyring.js';
+import type { Db } from '../store/database.js';
+import {
+  assertPath,
+  bundleContext,
+  findFolder,
+  findSecret,
+  pathFilter,
+  resolveEnvironment,
+  valueContext,
+  type EnvRef,
+  type Scope,
+} from './locations.js';
+
+export type BulkReadOutcome =
+  | { status: 304; etag: string }
+  | {
+      status: 200;
+      etag: string;
+      /** The response body, built from the decrypted bundles without re-serialising values. */
+      body: Buffer<ArrayBuffer>;
+      folders: { path: string; revision: number }[];
+    };
+
+const EMPTY_BUNDLE = Buffer.from('[]');
+
+export interface SecretReadsDeps {
+  db: Db;
+  keyring: Pick<Keyring, 'decrypt'>;
+}
+
+/** Everything that reads secrets and folders; nothing here writes. */
+export function createSecretReads({ db, keyring }: SecretReadsDeps) {
+  /**
+   * The hot path: every live secret in scope in one response, one decrypt per folder. The ETag is derived from the
+   * folders' ids and revisions before anything is decrypted, so an unchanged scope costs one indexed query.
+   */
+  async function bulkRead(
+    project: string,
+    env: string,
+    rawPaths: readonly string[],
+    recursive: boolean,
+    ifNoneMatch?: string,
+  ): Promise<BulkReadOutcome> {
+    const paths = (rawPaths.length === 0 ? ['/'] : rawPaths).map(assertPath);
+    const rows = await db
+      .selectFrom('folders as f')
+      .innerJoin('environments as e', 'e.id', 'f.environment_id')
+      .innerJoin('projects as p', 'p.id', 'e.project_id')
+      .select(['f.id', 'f.path', 'f.revision', 'f.bundle', 'e.id as envId', 'p.id as projectId'])
+      .where('p.slug', '=', project)
+      .where('e.slug', '=', env)
+      .where((eb) =>
+        eb.or(
+          paths.flatMap((path) => {
+            const range = pathFilter(path, recursive);
+            if (!recursive) return [eb('f.path', '=', path)];
+            if (path === '/') return [eb('f.path', '>=', '/')];
+            return [eb('f.path', '=', path), eb.and([eb('f.path', '>', range.lower), eb('f.path', '<', range.upper)])];
+          }),
+        ),
+      )
+      .execute();
+    if (rows.length === 0) {
+      const ref = await resolveEnvironment(db, project, env);
+      throw notFound(`folder ${paths[0] ?? '/'} does not exist in ${ref.project}/${ref.env}`, { path: paths[0] });
+    }
+
+    // Precedence order: each requested path in turn, its folder then descendants by depth; a folder named by two
+    // requests keeps its last place.
+    const ordered: typeof rows = [];
+    for (const path of paths) {
+      const matching = rows
+        .filter((r) => (recursive ? isWithinFolder(r.path, path) : r.path === path))
+        .sort((a, b) => folderDepth(a.path) - folderDepth(b.path) || (a.path < b.path ? -1 : 1));
+      if (matching.length === 0) {
+        throw notFound(`folder ${path} does not exist in ${project}/${env}`, { path });
+      }
+      for (const row of matching) {
+        const at = ordered.indexOf(row);
+        if (at !== -1) ordered.splice(at, 1);
+        ordered.push(row);
+      }
+    }
+
+    const hash = createHash('sha256').update(recursive ? 'v1|r|' : 'v1|f|');
+    for (const row of ordered) hash.update(`${row.id}:${row.revision};`);
+    const etag = `"${hash.digest('base64url').slice(0, 27)}"`;
+    // If-None-Match uses the weak comparison (RFC 9110 13.1.2): a proxy that compresses may have added W/.
+    if (ifNoneMatch !== undefined && ifNoneMatch.split(',').some((t) => t.trim().replace(/^W\//, '') === etag)) {
+      return { status: 304, etag };
+    }
+
+    const parts: Buffer[] = [
+      Buffer.from(`{"project":${JSON.stringify(project)},"environment":${JSON.stringify(env)},"folders":[`),
+    ];
+    ordered.forEach((row, i) => {
+      const ref: EnvRef = { projectId: row.projectId, envId: row.envId, project, env };
+      parts.push(
+        Buffer.from(`${i === 0 ? '' : ','}{"path":${JSON.stringify(row.path)},"revision":${row.revision},"secrets":`),
+        row.bundle === null ? EMPTY_BUNDLE : keyring.decrypt(row.bundle, bundleContext(ref, row.path, row.revision)),
+        Buffer.from('}'),
+      );
+    });
+    parts.push(Buffer.from(']}'));
+    return {
+      status: 200,
+      etag,
+      body: Buffer.concat(parts),
+      folders: ordered.map((r) => ({ path: r.path, revision: r.revision })),
+    };
+  }
+
+  async function list(scope: Scope, options: { recursive?: boolean; includeDeleted?: boolean } = {}) {
+    const ref = await resolveEnvironment(db, scope.project, scope.env);
+    const path = assertPath(scope.path);
+    const range = pathFilter(path, options.recursive === true);
+    let query = db
+      .selectFrom('secrets as s')
+      .innerJoin('folders as f', 'f.id', 's.folder_id')
+      .select(['s.name', 'f.path', 's.version', 's.deleted_at', 's.created_at', 's.updated_at', 's.updated_by'])
+      .where('f.environment_id', '=', ref.envId);
+    query =
+      options.recursive === true
+        ? query.where((eb) =>
+            path === '/'
+              ? eb('f.path', '>=', '/')
+              : eb.or([
+                  eb('f.path', '=', path),
+                  eb.and([eb('f.path', '>', range.lower), eb('f.path', '<', range.upper)]),
+                ]),
+          )
+        : query.where('f.path', '=', path);
+    if (options.includeDeleted !== true) query = query.where('s.deleted_at', 'is', null);
+    const rows = await query.orderBy('f.path').orderBy('s.name').execute();
+    if (rows.length === 0) {
+      if (options.recursive === true) await listFolders(scope);
+      else await findFolder(db, ref, path);
+    }
+    return rows.map((r): SecretMeta => ({
+      name: r.name,
+      path: r.path,
+      version: r.version,
+      deleted: r.deleted_at !== null,
+      createdAt: r.created_at,
+      updatedAt: r.updated_at,
+      updatedBy: r.updated_by,
+    }));
+  }
+
+  async function get(scope: Scope, name: string, version?: number): Promise<SecretWithValue> {
+    const { ref, path, secret } = await findSecret(db, scope, name);
+    if (version === undefined && secret.deleted_at !== null) {
+      throw notFound(`secret ${name} in ${path} is deleted (its history is kept; read an old --version)`, {
+        name,
+        path,
+        deleted: true,
+      });
+    }
+    const wanted = version ?? secret.version;
+    const row = await db
+      .selectFrom('secret_versions')
+      .selectAll()
+      .where('secret_id', '=', secret.id)
+      .where('version', '=', wanted)
+      .executeTakeFirst();
+    if (row === undefined) throw notFound(`secret ${name} has no version ${wanted}`, { name, version: wanted });
+    if (row.op === 'delete') throw notFound(`version ${wanted} of ${name} is a deletion`, { name, version: wanted });
+    if (row.value === null) {
+      throw new AppError('VALUE_DESTROYED', `the value of ${name} version ${wanted} was destroyed`, {
+        name,
+        version: wanted,
+      });
+    }
+    const value = keyring.decrypt(row.value, valueContext(ref, path, name, wanted)).toString('utf8');
+    return {
+      name,
+      path,
+      version: wanted,
+      deleted: secret.deleted_at !== null,
+      createdAt: secret.created_at,
+      updatedAt: row.created_at,
+      updatedBy: row.created_by,
+      value,
+    };
+  }
+
+  async function history(scope: Scope, name: string): Promise<SecretVersionInfo[]> {
+    const { secret } = await findSecret(db, scope, name);
+    const rows = await db
+      .selectFrom('secret_versions')
+      .select([
+        'version',
+        'op',
+        'created_at',
+        'created_by',
+        'folder_revision',
+        'restored_from',
+        'destroyed_at',
+        'destroyed_by',
+      ])
+      .where('secret_id', '=', secret.id)
+      .orderBy('version', 'desc')
+      .execute();
+    return rows.map((r) => ({
+      version: r.version,
+      op: r.op as VersionOp,
+      createdAt: r.created_at,
+      createdBy: r.created_by,
+      folderRevision: r.folder_revision,
+      restoredFrom: r.restored_from,
+      destroyed: r.destroyed_at !== null,
+      destroyedAt: r.destroyed_at,
+      destroyedBy: r.destroyed_by,
+    }));
+  }
+
+  async function listFolders(scope: Scope): Promise<FolderInfo[]> {
+    const ref = await resolveEnvironment(db, scope.project, scope.env);
+    const path = assertPath(scope.path);
+    const range = pathFilter(path, true);
+    const rows = await db
+      .selectFrom('folders as f')
+      .select(['f.path', 'f.revision', 'f.secret_count', 'f.updated_at'])
+      .where('f.environment_id', '=', ref.envId)
+      .where((eb) =>
+        path === '/'
+          ? eb('f.path', '>=', '/')
+          : eb.or([eb('f.path', '=', path), eb.and([eb('f.path', '>', range.lower), eb('f.path', '<', range.upper)])]),
+      )
+      .orderBy('f.path')
+      .execute();
+    if (rows.length === 0) throw notFound(`folder ${path} does not exist in ${ref.project}/${ref.env}`, { path });
+    return rows.map((r) => ({
+      path: r.path,
+      revision: r.revision,
+      secretCount: r.secret_count,
+      updatedAt: r.updated_at,
+    }));
+  }
+
+  async function folderHistory(scope: Scope, limit = 50): Promise<FolderRevisionInfo[]> {
+    const ref = await resolveEnvironment(db, scope.project, scope.env);
+    const folder = await findFolder(db, ref, assertPath(scope.path));
+    const revisions = await db
+      .selectFrom('folder_revisions')
+      .selectAll()
+      .where('folder_id', '=', folder.id)
+      .orderBy('revision', 'desc')
+      .limit(limit)
+      .execute();
+    if (revisions.length === 0) return [];
+    const oldest = revisions[revisions.length - 1]?.revision ?? 0;
+    const changes = await db
+      .selectFrom('secret_versions as v')
+      .innerJoin('secrets as s', 's.id', 'v.secret_id')
+      .select(['s.name', 'v.version', 'v.op', 'v.folder_revision'])
+      .where('s.folder_id', '=', folder.id)
+      .where('v.folder_revision', '>=', oldest)
+      .orderBy('s.name')
+      .execute();
+    return revisions.map((r) => ({
+      revision: r.revision,
+      createdAt: r.created_at,
+      createdBy: r.created_by,
+      action: r.action,
+      changes: changes
+        .filter((c) => c.folder_revision === r.revision)
+        .map((c) => ({ name: c.name, version: c.version, op: c.op as VersionOp })),
+    }));
+  }
+
+  return { bulkRead, list, get, history, listFolders, folderHistory };
+}
