@@ -16,20 +16,17 @@ export const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIG
 export function superviseChild(file: string, argv: readonly string[], env: Record<string, string>): Promise<number> {
   const [argv0, ...args] = argv;
   const ownGroup = !isatty(0);
-  const child = spawn(file, args, {
-    argv0: argv0 ?? file,
-    env,
-    stdio: 'inherit',
-    detached: ownGroup,
-  });
+  let childPid: number | undefined;
 
+  // Handlers go in before the child exists: a SIGTERM that arrives while it starts must be forwarded to it, not
+  // kill keybox and leave the child orphaned. (A signal is handled on a later event-loop turn, after spawn().)
   const handlers = new Map<string, () => void>();
   for (const signal of FORWARDED_SIGNALS) {
     const handler = () => {
       if (!ownGroup && (signal === 'SIGINT' || signal === 'SIGQUIT')) return;
-      if (child.pid === undefined) return;
+      if (childPid === undefined) return;
       try {
-        process.kill(ownGroup ? -child.pid : child.pid, signal);
+        process.kill(ownGroup ? -childPid : childPid, signal);
       } catch {
         // The child is already gone; its exit is on its way.
       }
@@ -37,6 +34,14 @@ export function superviseChild(file: string, argv: readonly string[], env: Recor
     handlers.set(signal, handler);
     process.on(signal, handler);
   }
+
+  const child = spawn(file, args, {
+    argv0: argv0 ?? file,
+    env,
+    stdio: 'inherit',
+    detached: ownGroup,
+  });
+  childPid = child.pid;
 
   return new Promise<number>((resolve, reject) => {
     child.once('error', reject);
