@@ -13,6 +13,10 @@ export interface ServerConfig {
   readonly initTokenFile: string | undefined;
   readonly tlsCert: string | undefined;
   readonly tlsKey: string | undefined;
+  /** Require client certificates signed by this CA (mutual TLS). */
+  readonly tlsClientCa: string | undefined;
+  /** Also stream audit entries as JSON lines to this file (0600), or `-` for stdout. */
+  readonly auditFile: string | undefined;
   readonly insecureListen: boolean;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -27,6 +31,8 @@ export interface RawServerConfig {
   initTokenFile?: string | undefined;
   tlsCert?: string | undefined;
   tlsKey?: string | undefined;
+  tlsClientCa?: string | undefined;
+  auditFile?: string | undefined;
   insecureListen?: boolean | undefined;
   logLevel?: string | undefined;
 }
@@ -41,6 +47,8 @@ const schema = z.object({
   initTokenFile: z.string().optional(),
   tlsCert: z.string().optional(),
   tlsKey: z.string().optional(),
+  tlsClientCa: z.string().optional(),
+  auditFile: z.string().optional(),
   insecureListen: z.boolean().default(false),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -55,6 +63,8 @@ export function parseServerConfig(raw: RawServerConfig): ConfigResult {
   const listen = parseListen(raw.listen ?? `127.0.0.1:${DEFAULT_PORT}`);
   if (!listen.ok) errors.push(listen.error);
   if ((raw.tlsCert === undefined) !== (raw.tlsKey === undefined)) errors.push('--tls-cert and --tls-key go together');
+  if (raw.tlsClientCa !== undefined && raw.tlsCert === undefined)
+    errors.push('--tls-client-ca needs --tls-cert and --tls-key');
   if (raw.masterKey !== undefined && raw.masterKeyFile !== undefined) {
     errors.push('give the root key once: KEYBOX_MASTER_KEY or --master-key-file, not both');
   }
@@ -80,6 +90,8 @@ export function parseServerConfig(raw: RawServerConfig): ConfigResult {
       initTokenFile: c.initTokenFile,
       tlsCert: c.tlsCert,
       tlsKey: c.tlsKey,
+      tlsClientCa: c.tlsClientCa,
+      auditFile: c.auditFile,
       insecureListen: c.insecureListen,
       logLevel: c.logLevel,
     }),

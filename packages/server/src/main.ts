@@ -1,21 +1,21 @@
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
 import { pino } from 'pino';
 import { AppError } from './core/app-error.js';
-import { createTokenService } from './core/auth/token-service.js';
+import type { TxAudit } from './core/audit/tx-audit.js';
 import { systemClock } from './core/clock.js';
 import { openKeyring } from './core/crypto/keyring.js';
 import { loadRootKey } from './core/crypto/root-key.js';
-import { createProjectService } from './core/projects/project-service.js';
-import { createSecretService } from './core/secrets/secret-service.js';
 import { openSqliteStore } from './core/store/open-sqlite-store.js';
+import { createServices } from './services.js';
 import type { ServerConfig } from './config.js';
 import { createApp } from './http/app.js';
 
 export const SERVER_VERSION = '0.1.0';
+export const AUDIT_HEAD_FILE = 'audit.head';
 
 export interface RunningServer {
   url: string;
@@ -51,19 +51,46 @@ export async function startServer(config: ServerConfig, io: ServerIo): Promise<R
   const store = await openSqliteStore(dataDir);
   const clock = systemClock;
   const keyring = await openKeyring(store.db, root, clock);
-  const tokens = createTokenService({ db: store.db, keyring, clock });
-  const projects = createProjectService({ db: store.db, clock });
-  const secrets = createSecretService({ db: store.db, keyring, clock });
+  const services = createServices({
+    db: store.db,
+    dialect: store.dialect,
+    keyring,
+    clock,
+    auditHeadFile: join(dataDir, AUDIT_HEAD_FILE),
+    auditSink: config.auditFile === undefined ? undefined : openAuditSink(config.auditFile),
+  });
+  await services.policies.ensureBuiltins();
 
   let adminToken: string | undefined;
-  if ((await tokens.count()) === 0) {
-    adminToken = (await tokens.create({ name: 'admin', kind: 'admin', createdBy: 'init' })).token;
+  if ((await services.tokens.count()) === 0) {
+    const initAudit: TxAudit = async (trx, details) => {
+      services.auditLog.published(
+        await services.auditLog.appendIn(trx, [
+          {
+            actor: 'system:init',
+            actorType: 'system',
+            sourceIp: '',
+            userAgent: '',
+            action: 'token.create',
+            resource: 'token:admin',
+            outcome: 'success',
+            requestId: 'init',
+            details,
+          },
+        ]),
+      );
+    };
+    const created = await services.tokens.create(
+      { name: 'admin', createdBy: 'init', policies: ['admin'] },
+      { attach: services.policies.attach, audit: initAudit },
+    );
+    adminToken = created.token;
     if (config.initTokenFile !== undefined) {
       writeFileSync(config.initTokenFile, `${adminToken}\n`, { mode: 0o600, flag: 'wx' });
     }
   }
 
-  const app = createApp({ projects, secrets, tokens, logger, version: SERVER_VERSION });
+  const app = createApp({ ...services, logger, clock, version: SERVER_VERSION });
   const tls = config.tlsCert !== undefined && config.tlsKey !== undefined;
   const server = createAdaptorServer({
     fetch: app.fetch,
@@ -74,6 +101,10 @@ export async function startServer(config: ServerConfig, io: ServerIo): Promise<R
             cert: readFileSync(config.tlsCert),
             key: readFileSync(config.tlsKey),
             minVersion: 'TLSv1.2' as const,
+            // Mutual TLS: only clients with a certificate from this CA get as far as HTTP.
+            ...(config.tlsClientCa === undefined
+              ? {}
+              : { ca: readFileSync(config.tlsClientCa), requestCert: true, rejectUnauthorized: true }),
           },
         }
       : {}),
@@ -138,4 +169,12 @@ function prepareDataDir(dataDir: string, io: ServerIo): boolean {
     fresh = true;
   }
   return fresh;
+}
+
+/** The `--audit-file` stream: JSON lines appended to a 0600 file, or stdout for `-`. */
+function openAuditSink(target: string): (line: string) => void {
+  const fd = target === '-' ? 1 : openSync(target, 'a', 0o600);
+  return (line) => {
+    writeSync(fd, line);
+  };
 }

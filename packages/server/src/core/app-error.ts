@@ -8,11 +8,19 @@ export class AppError extends Error {
   override readonly name = 'AppError';
   readonly code: ApiErrorCode;
   readonly details: Record<string, unknown> | undefined;
+  /** Context for the audit log only, never sent to the client (why a login was refused, say). */
+  readonly audit: Record<string, unknown> | undefined;
 
-  constructor(code: ApiErrorCode, message: string, details?: Record<string, unknown>) {
+  constructor(
+    code: ApiErrorCode,
+    message: string,
+    details?: Record<string, unknown>,
+    options: { audit?: Record<string, unknown> } = {},
+  ) {
     super(message);
     this.code = code;
     this.details = details;
+    this.audit = options.audit;
   }
 }
 

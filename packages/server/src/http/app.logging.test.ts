@@ -29,7 +29,7 @@ beforeEach(async () => {
       },
     },
   );
-  app = createApp({ ...t.services, logger, version: 'test' });
+  app = createApp({ ...t.services, logger, clock: t.clock, version: 'test' });
 });
 afterEach(async () => {
   await t.close();

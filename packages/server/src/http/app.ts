@@ -1,32 +1,74 @@
 import { randomUUID } from 'node:crypto';
 import type { HealthResponse } from '@keybox/sdk';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Logger } from 'pino';
 import { AppError } from '../core/app-error.js';
+import type { AuditLog } from '../core/audit/audit-log.js';
+import type { IdentityService } from '../core/auth/identity-service.js';
+import { createRateLimiter, type RateLimiter } from '../core/auth/rate-limiter.js';
 import type { TokenService } from '../core/auth/token-service.js';
+import type { UserService } from '../core/auth/user-service.js';
+import type { Clock } from '../core/clock.js';
+import type { PolicyService } from '../core/policy/policy-service.js';
 import type { ProjectService } from '../core/projects/project-service.js';
 import type { SecretService } from '../core/secrets/secret-service.js';
+import { auditMiddleware } from './audit-middleware.js';
 import { handleError } from './error-handler.js';
 import type { HttpEnv } from './http-env.js';
+import { accessRoutes } from './routes/access-routes.js';
+import { auditRoutes, type AuditRouteDeps } from './routes/audit-routes.js';
+import { authRoutes } from './routes/auth-routes.js';
 import { projectRoutes } from './routes/project-routes.js';
 import { bulkReadRoute, secretRoutes } from './routes/secret-routes.js';
+
+export interface AppLimits {
+  /** Login attempts per client address. */
+  loginPerIp: RateLimiter;
+  /** Login attempts per identity or user name. */
+  loginPerName: RateLimiter;
+  /** Requests with a bad token per client address. */
+  authFailuresPerIp: RateLimiter;
+}
 
 export interface AppDeps {
   projects: ProjectService;
   secrets: SecretService;
-  tokens: Pick<TokenService, 'authenticate'>;
+  tokens: TokenService;
+  identities: IdentityService;
+  users: UserService;
+  policies: PolicyService;
+  auditLog: Pick<AuditLog, 'append' | 'appendIn' | 'published'>;
+  audit: AuditRouteDeps;
   logger: Logger;
+  clock: Clock;
   version: string;
+  limits?: Partial<AppLimits>;
 }
 
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,128}$/;
+const PUBLIC_ROUTES = new Set(['/api/v1/auth/login', '/api/v1/auth/user-login']);
+
+export function defaultLimits(clock: Clock): AppLimits {
+  return {
+    loginPerIp: createRateLimiter({ capacity: 30, perSeconds: 60, clock }),
+    loginPerName: createRateLimiter({ capacity: 10, perSeconds: 60, clock }),
+    authFailuresPerIp: createRateLimiter({ capacity: 60, perSeconds: 60, clock }),
+  };
+}
+
+/** The client's address from the socket (node server), or '' where there is none (app.request in tests). */
+function clientIpOf(c: Context<HttpEnv>): string {
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+  return env?.incoming?.socket?.remoteAddress ?? '';
+}
 
 /** The whole HTTP surface as a Hono app: served by main.ts, called directly with `app.request()` in tests. */
 export function createApp(deps: AppDeps) {
   const app = new Hono<HttpEnv>();
+  const limits = { ...defaultLimits(deps.clock), ...deps.limits };
 
   app.use(async (c, next) => {
     const incoming = c.req.header('x-request-id');
@@ -34,6 +76,8 @@ export function createApp(deps: AppDeps) {
     const log = deps.logger.child({ requestId });
     c.set('requestId', requestId);
     c.set('log', log);
+    c.set('clientIp', clientIpOf(c));
+    c.set('userAgent', (c.req.header('user-agent') ?? '').slice(0, 200));
     c.header('x-request-id', requestId);
     const started = performance.now();
     await next();
@@ -61,34 +105,73 @@ export function createApp(deps: AppDeps) {
 
   app.get('/healthz', (c) => c.json<HealthResponse>({ status: 'ok', version: deps.version }));
 
+  app.use('/api/v1/*', auditMiddleware(deps.auditLog));
   app.use('/api/v1/*', async (c, next) => {
+    if (PUBLIC_ROUTES.has(c.req.path)) return next();
     const header = c.req.header('authorization');
-    if (header === undefined) throw new AppError('UNAUTHENTICATED', 'missing Authorization: Bearer <token>');
-    const match = /^Bearer ([^\s]+)$/i.exec(header);
-    if (match === null) throw new AppError('UNAUTHENTICATED', 'the Authorization header must be "Bearer <token>"');
-    const result = await deps.tokens.authenticate(match[1] as string);
-    if (!result.ok) {
-      const reason =
-        result.reason === 'malformed'
-          ? 'is malformed'
-          : result.reason === 'unknown'
-            ? 'is not valid'
-            : `is ${result.reason}`;
-      throw new AppError('UNAUTHENTICATED', `the token ${reason}`);
+    const match = header === undefined ? null : /^Bearer ([^\s]+)$/i.exec(header);
+    const result = match === null ? undefined : await deps.tokens.authenticate(match[1] as string, c.get('clientIp'));
+    if (result?.ok === true) {
+      c.set('principal', result.principal);
+      return next();
     }
-    c.set('principal', result.principal);
-    await next();
+    // Someone trying tokens: slow them down, and stop recording each attempt once they are over the limit.
+    const taken = limits.authFailuresPerIp.take(c.get('clientIp'));
+    if (!taken.ok) {
+      c.get('audit').skip = true;
+      c.header('retry-after', String(taken.retryAfter));
+      throw new AppError('RATE_LIMITED', `too many failed authentications; retry in ${taken.retryAfter} s`);
+    }
+    if (header === undefined) throw new AppError('UNAUTHENTICATED', 'missing Authorization: Bearer <token>');
+    if (match === null || result === undefined) {
+      throw new AppError('UNAUTHENTICATED', 'the Authorization header must be "Bearer <token>"');
+    }
+    const reason = result.ok ? 'is not valid' : describeFailure(result.reason);
+    throw new AppError('UNAUTHENTICATED', `the token ${reason}`, undefined, {
+      audit: { reason: result.ok ? 'unknown' : result.reason },
+    });
   });
 
-  app.route('/api/v1/secrets', bulkReadRoute(deps.secrets));
-  app.route('/api/v1/projects', projectRoutes(deps.projects));
-  app.route('/api/v1/projects/:project/environments/:env', secretRoutes(deps.secrets));
+  app.route(
+    '/api/v1/auth',
+    authRoutes({ identities: deps.identities, users: deps.users, tokens: deps.tokens, limits }),
+  );
+  app.route('/api/v1/secrets', bulkReadRoute({ secrets: deps.secrets }));
+  app.route('/api/v1/projects', projectRoutes({ projects: deps.projects, auditLog: deps.auditLog }));
+  app.route(
+    '/api/v1/projects/:project/environments/:env',
+    secretRoutes({ secrets: deps.secrets, auditLog: deps.auditLog }),
+  );
+  app.route('/api/v1/audit', auditRoutes(deps.audit));
+  app.route(
+    '/api/v1',
+    accessRoutes({
+      identities: deps.identities,
+      users: deps.users,
+      tokens: deps.tokens,
+      policies: deps.policies,
+      auditLog: deps.auditLog,
+    }),
+  );
 
   app.notFound((c) => {
     throw new AppError('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`);
   });
   app.onError(handleError);
   return app;
+}
+
+function describeFailure(reason: string): string {
+  switch (reason) {
+    case 'malformed':
+      return 'is malformed';
+    case 'unknown':
+      return 'is not valid';
+    case 'address':
+      return 'may not be used from this address';
+    default:
+      return `is ${reason}`;
+  }
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -1,5 +1,19 @@
 import type { Logger } from 'pino';
-import type { Principal } from '../core/auth/token-service.js';
+import type { Principal } from '../core/auth/principal.js';
+import type { AuditRecord } from '../core/audit/audit-log.js';
+
+/** What the audit middleware records for a request; routes fill in action, resource and details. */
+export interface AuditContext {
+  action: string;
+  resource: string;
+  details: Record<string, unknown>;
+  /** Set when the route's own transaction already appended the entry (a write). */
+  records?: AuditRecord[];
+  /** For unauthenticated routes (logins): who the request claims to be. */
+  actor?: { name: string; type: 'user' | 'identity' };
+  /** Not recorded (a rate-limited request: recording each would let anyone flood the log). */
+  skip?: boolean;
+}
 
 /** What middleware puts on each request's context. */
 export interface HttpEnv {
@@ -7,5 +21,8 @@ export interface HttpEnv {
     requestId: string;
     log: Logger;
     principal: Principal;
+    audit: AuditContext;
+    clientIp: string;
+    userAgent: string;
   };
 }

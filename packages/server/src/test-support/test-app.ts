@@ -3,14 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { createTokenService } from '../core/auth/token-service.js';
 import type { Clock } from '../core/clock.js';
 import { openKeyring } from '../core/crypto/keyring.js';
 import { rootKeyId, type RootKey } from '../core/crypto/root-key.js';
-import { createProjectService } from '../core/projects/project-service.js';
-import { createSecretService } from '../core/secrets/secret-service.js';
 import { openSqliteStore } from '../core/store/open-sqlite-store.js';
 import { createApp } from '../http/app.js';
+import { createServices } from '../services.js';
 
 /** A clock tests can move: starts at a fixed instant, `tick` advances it. */
 export function createTestClock(start = '2026-01-01T00:00:00.000Z') {
@@ -39,12 +37,27 @@ export async function createTestApp(options: { clock?: TestClock; root?: RootKey
   const root = options.root ?? testRootKey();
   const store = await openSqliteStore(dataDir);
   const keyring = await openKeyring(store.db, root, clock);
-  const tokens = createTokenService({ db: store.db, keyring, clock });
-  const projects = createProjectService({ db: store.db, clock });
-  const secrets = createSecretService({ db: store.db, keyring, clock });
-  const logger = pino({ level: 'silent' });
-  const app = createApp({ projects, secrets, tokens, logger, version: 'test' });
-  const { token } = await tokens.create({ name: 'admin', kind: 'admin', createdBy: 'test' });
+  const services = createServices({
+    db: store.db,
+    dialect: store.dialect,
+    keyring,
+    clock,
+    auditHeadFile: join(dataDir, 'audit.head'),
+  });
+  await services.policies.ensureBuiltins();
+  const { tokens } = services;
+  const logger = pino({ level: process.env['KEYBOX_TEST_LOG'] ?? 'silent' });
+  const app = createApp({ ...services, logger, clock, version: 'test' });
+  const { token } = await tokens.create(
+    { name: 'admin', createdBy: 'test', policies: ['admin'] },
+    { attach: services.policies.attach },
+  );
+
+  /** A static token with the given policies (none: it may do nothing). */
+  async function tokenWith(policyNames: string[], name = 'test'): Promise<string> {
+    return (await tokens.create({ name, createdBy: 'test', policies: policyNames }, { attach: services.policies.attach }))
+      .token;
+  }
 
   /** Calls the app without a port, JSON in and out, with the admin token unless `token` is given. */
   async function call(
@@ -80,7 +93,8 @@ export async function createTestApp(options: { clock?: TestClock; root?: RootKey
     store,
     keyring,
     token,
-    services: { tokens, projects, secrets },
+    services,
+    tokenWith,
     call,
     async close() {
       await store.close();

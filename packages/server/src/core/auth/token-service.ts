@@ -1,71 +1,261 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { BlockList, isIP } from 'node:net';
+import { sql } from 'kysely';
+import { AppError, notFound } from '../app-error.js';
 import { isoNow, type Clock } from '../clock.js';
 import type { Keyring } from '../crypto/keyring.js';
+import type { PolicyService, PrincipalType } from '../policy/policy-service.js';
+import { audited, type TxAudit } from '../audit/tx-audit.js';
 import type { Db } from '../store/database.js';
+import { prepared } from '../store/prepared.js';
+import type { Principal } from './principal.js';
 
 /*
- * API tokens look like `kbx_<16 hex id>.<43 base64url secret>`. The id finds the row; only an HMAC-SHA-256 of the
- * whole token (keyed by a data key, so a stolen database cannot be used to test guesses offline) is stored, and it
- * is compared in constant time. Tokens are random, so a slow password hash would only cost time on every request.
+ * Every token looks like `kbx_<16 hex id>.<43 base64url secret>`. The id finds the row; only an HMAC-SHA-256 of the
+ * whole token (keyed by a data key, so a stolen database cannot be used to test guesses offline) is stored, and it is
+ * compared in constant time. Tokens are random, so a slow password hash would only cost time on every request.
+ * Nothing about a token is cached in the process: a revocation takes effect on the next request, on every replica.
  */
 
 const TOKEN_PATTERN = /^kbx_([0-9a-f]{16})\.([A-Za-z0-9_-]{43})$/;
+const LAST_USED_EVERY_MS = 60_000;
 
-export interface Principal {
-  kind: 'token';
-  tokenId: string;
+export type TokenKind = 'api' | 'session' | 'access';
+export type AuthFailure = 'malformed' | 'unknown' | 'revoked' | 'expired' | 'address';
+export type AuthResult = { ok: true; principal: Principal } | { ok: false; reason: AuthFailure };
+
+export interface TokenInfo {
+  id: string;
   name: string;
-  /** How the actor is recorded on versions and (later) audit entries, e.g. `token:admin`. */
-  actor: string;
+  kind: TokenKind;
+  principalType: PrincipalType;
+  principalId: string | null;
+  createdAt: string;
+  createdBy: string;
+  expiresAt: string | null;
+  maxExpiresAt: string | null;
+  usesRemaining: number | null;
+  lastUsedAt: string | null;
+  lastIp: string | null;
+  revokedAt: string | null;
 }
 
-export type AuthResult =
-  { ok: true; principal: Principal } | { ok: false; reason: 'malformed' | 'unknown' | 'revoked' | 'expired' };
+export interface IssueInput {
+  kind: TokenKind;
+  name: string;
+  principalType: PrincipalType;
+  /** For static API tokens, omitted: the token is its own principal. */
+  principalId?: string | undefined;
+  createdBy: string;
+  ttlSeconds?: number | undefined;
+  maxTtlSeconds?: number | undefined;
+  uses?: number | undefined;
+  secretId?: string | undefined;
+}
 
 export interface TokenServiceDeps {
   db: Db;
   keyring: Pick<Keyring, 'tokenHash'>;
   clock: Clock;
+  policies: Pick<PolicyService, 'policiesFor'>;
 }
 
-export function createTokenService({ db, keyring, clock }: TokenServiceDeps) {
-  async function create(input: { name: string; kind: string; createdBy: string; expiresAt?: string | null }) {
+export function createTokenService({ db, keyring, clock, policies }: TokenServiceDeps) {
+  const byId = prepared(
+    db
+      .selectFrom('api_tokens')
+      .select([
+        'id',
+        'name',
+        'hash',
+        'kind',
+        'principal_type',
+        'principal_id',
+        'expires_at',
+        'uses_remaining',
+        'last_used_at',
+        'revoked_at',
+      ])
+      .where('id', '=', ''),
+  );
+  const userById = prepared(db.selectFrom('users').select(['name', 'disabled_at']).where('id', '=', ''));
+  const identityById = prepared(
+    db.selectFrom('identities').select(['name', 'trusted_cidrs', 'disabled_at']).where('id', '=', ''),
+  );
+
+  const at = (seconds: number | undefined) =>
+    seconds === undefined ? null : new Date(clock.now().getTime() + seconds * 1000).toISOString();
+
+  async function issue(input: IssueInput, trx: Db = db) {
     const id = randomBytes(8).toString('hex');
     const token = `kbx_${id}.${randomBytes(32).toString('base64url')}`;
-    await db
+    const expiresAt = at(input.ttlSeconds);
+    await trx
       .insertInto('api_tokens')
       .values({
         id,
         name: input.name,
         hash: keyring.tokenHash(token),
         kind: input.kind,
+        principal_type: input.principalType,
+        principal_id: input.principalId ?? id,
         created_at: isoNow(clock),
         created_by: input.createdBy,
-        expires_at: input.expiresAt ?? null,
+        expires_at: expiresAt,
+        max_expires_at: at(input.maxTtlSeconds) ?? expiresAt,
+        uses_remaining: input.uses === undefined || input.uses === 0 ? null : input.uses,
         last_used_at: null,
+        last_ip: null,
+        secret_id: input.secretId ?? null,
         revoked_at: null,
       })
       .execute();
-    return { id, token };
+    return { id, token, expiresAt };
   }
 
-  async function authenticate(token: string): Promise<AuthResult> {
+  async function authenticate(token: string, ip = ''): Promise<AuthResult> {
     const match = TOKEN_PATTERN.exec(token);
     if (match === null) return { ok: false, reason: 'malformed' };
-    const id = match[1] as string;
-    const row = await db
-      .selectFrom('api_tokens')
-      .select(['id', 'name', 'hash', 'expires_at', 'revoked_at'])
-      .where('id', '=', id)
-      .executeTakeFirst();
+    const row = (await db.executeQuery(byId(match[1]))).rows[0];
     const expected = Buffer.from(row?.hash ?? '0'.repeat(64), 'hex');
     const actual = Buffer.from(keyring.tokenHash(token), 'hex');
-    // Hash and compare even for an unknown id, so the two cases take the same time.
+    // Hash and compare even for an unknown id, so both cases take the same time.
     const same = expected.length === actual.length && timingSafeEqual(expected, actual);
     if (row === undefined || !same) return { ok: false, reason: 'unknown' };
     if (row.revoked_at !== null) return { ok: false, reason: 'revoked' };
-    if (row.expires_at !== null && row.expires_at <= isoNow(clock)) return { ok: false, reason: 'expired' };
-    return { ok: true, principal: { kind: 'token', tokenId: row.id, name: row.name, actor: `token:${row.name}` } };
+    const now = clock.now();
+    if (row.expires_at !== null && row.expires_at <= now.toISOString()) return { ok: false, reason: 'expired' };
+
+    const type = (row.principal_type ?? 'token') as PrincipalType;
+    const principalId = row.principal_id ?? row.id;
+    let name = row.name;
+    if (type === 'user') {
+      const user = (await db.executeQuery(userById(principalId))).rows[0];
+      if (user === undefined || user.disabled_at !== null) return { ok: false, reason: 'revoked' };
+      name = user.name;
+    } else if (type === 'identity') {
+      const identity = (await db.executeQuery(identityById(principalId))).rows[0];
+      if (identity === undefined || identity.disabled_at !== null) return { ok: false, reason: 'revoked' };
+      if (!addressAllowed(identity.trusted_cidrs, ip)) return { ok: false, reason: 'address' };
+      name = identity.name;
+    }
+
+    if (row.uses_remaining !== null) {
+      const used = await db
+        .updateTable('api_tokens')
+        .set({ uses_remaining: sql<number>`uses_remaining - 1` })
+        .where('id', '=', row.id)
+        .where('uses_remaining', '>', 0)
+        .executeTakeFirst();
+      if (Number(used.numUpdatedRows) === 0) return { ok: false, reason: 'expired' };
+    }
+    // Metadata that survives restarts, without a write on every request.
+    if (row.last_used_at === null || now.getTime() - Date.parse(row.last_used_at) > LAST_USED_EVERY_MS) {
+      await db
+        .updateTable('api_tokens')
+        .set({ last_used_at: now.toISOString(), last_ip: ip })
+        .where('id', '=', row.id)
+        .execute();
+    }
+
+    return {
+      ok: true,
+      principal: {
+        type,
+        id: principalId,
+        name,
+        actor: `${type}:${name}`,
+        tokenId: row.id,
+        tokenKind: row.kind as TokenKind,
+        policies: await policies.policiesFor(type, principalId),
+      },
+    };
+  }
+
+  /** Extends a token's life by its original TTL, never past its max TTL. Static tokens do not renew. */
+  async function renew(tokenId: string): Promise<{ expiresAt: string | null; capped: boolean }> {
+    const row = await db.selectFrom('api_tokens').selectAll().where('id', '=', tokenId).executeTakeFirst();
+    if (row === undefined || row.revoked_at !== null) throw notFound('token not found');
+    if (row.expires_at === null) return { expiresAt: null, capped: false };
+    const ttl = Date.parse(row.expires_at) - Date.parse(row.created_at);
+    const wanted = clock.now().getTime() + ttl;
+    const max = row.max_expires_at === null ? wanted : Date.parse(row.max_expires_at);
+    const expiresAt = new Date(Math.min(wanted, max)).toISOString();
+    await db.updateTable('api_tokens').set({ expires_at: expiresAt }).where('id', '=', tokenId).execute();
+    return { expiresAt, capped: wanted > max };
+  }
+
+  async function revoke(tokenId: string, audit?: TxAudit): Promise<void> {
+    await audited(db, audit, async (trx) => {
+      const exists = await trx.selectFrom('api_tokens').select('id').where('id', '=', tokenId).executeTakeFirst();
+      if (exists === undefined) throw notFound(`token ${tokenId} does not exist`);
+      await trx
+        .updateTable('api_tokens')
+        .set({ revoked_at: isoNow(clock) })
+        .where('id', '=', tokenId)
+        .where('revoked_at', 'is', null)
+        .execute();
+    });
+  }
+
+  async function revokeWhere(
+    filter: { principalType: PrincipalType; principalId: string } | { secretId: string },
+    trx: Db = db,
+  ) {
+    let query = trx
+      .updateTable('api_tokens')
+      .set({ revoked_at: isoNow(clock) })
+      .where('revoked_at', 'is', null);
+    query =
+      'secretId' in filter
+        ? query.where('secret_id', '=', filter.secretId)
+        : query.where('principal_type', '=', filter.principalType).where('principal_id', '=', filter.principalId);
+    await query.execute();
+  }
+
+  function toInfo(r: {
+    id: string;
+    name: string;
+    kind: string;
+    principal_type: string | null;
+    principal_id: string | null;
+    created_at: string;
+    created_by: string;
+    expires_at: string | null;
+    max_expires_at: string | null;
+    uses_remaining: number | null;
+    last_used_at: string | null;
+    last_ip: string | null;
+    revoked_at: string | null;
+  }): TokenInfo {
+    return {
+      id: r.id,
+      name: r.name,
+      kind: (r.kind === 'session' || r.kind === 'access' ? r.kind : 'api'),
+      principalType: (r.principal_type ?? 'token') as PrincipalType,
+      principalId: r.principal_id,
+      createdAt: r.created_at,
+      createdBy: r.created_by,
+      expiresAt: r.expires_at,
+      maxExpiresAt: r.max_expires_at,
+      usesRemaining: r.uses_remaining,
+      lastUsedAt: r.last_used_at,
+      lastIp: r.last_ip,
+      revokedAt: r.revoked_at,
+    };
+  }
+
+  async function get(tokenId: string): Promise<TokenInfo> {
+    const row = await db.selectFrom('api_tokens').selectAll().where('id', '=', tokenId).executeTakeFirst();
+    if (row === undefined) throw notFound(`token ${tokenId} does not exist`);
+    return toInfo(row);
+  }
+
+  async function list(filter: { kind?: TokenKind; includeRevoked?: boolean } = {}): Promise<TokenInfo[]> {
+    let query = db.selectFrom('api_tokens').selectAll().orderBy('created_at').orderBy('id');
+    if (filter.kind !== undefined) query = query.where('kind', '=', filter.kind);
+    if (filter.includeRevoked !== true) query = query.where('revoked_at', 'is', null);
+    return (await query.execute()).map(toInfo);
   }
 
   async function count(): Promise<number> {
@@ -76,7 +266,56 @@ export function createTokenService({ db, keyring, clock }: TokenServiceDeps) {
     return Number(row?.n ?? 0);
   }
 
-  return { create, authenticate, count };
+  /** A static API token with its own policies (what `keybox tokens create` and the first start make). */
+  async function create(
+    input: {
+      name: string;
+      createdBy: string;
+      expiresAt?: string | null | undefined;
+      ttlSeconds?: number | undefined;
+      policies?: string[] | undefined;
+    },
+    deps: { attach?: PolicyService['attach']; audit?: TxAudit | undefined } = {},
+  ) {
+    const ttl =
+      input.ttlSeconds ??
+      (input.expiresAt === undefined || input.expiresAt === null
+        ? undefined
+        : (Date.parse(input.expiresAt) - clock.now().getTime()) / 1000);
+    if (ttl !== undefined && !(ttl > 0)) throw new AppError('INVALID_INPUT', 'a token must expire in the future');
+    return audited(
+      db,
+      deps.audit,
+      async (trx) => {
+        const issued = await issue(
+          { kind: 'api', name: input.name, principalType: 'token', createdBy: input.createdBy, ttlSeconds: ttl },
+          trx,
+        );
+        if (deps.attach !== undefined) await deps.attach('token', issued.id, input.policies ?? [], trx);
+        return issued;
+      },
+      (issued) => ({ tokenId: issued.id, expiresAt: issued.expiresAt, policies: input.policies ?? [] }),
+    );
+  }
+
+  return { issue, create, authenticate, renew, revoke, revokeWhere, get, list, count };
 }
 
 export type TokenService = ReturnType<typeof createTokenService>;
+
+/** Whether `ip` may use an identity bound to `cidrsJson` (an empty list allows any address). */
+export function addressAllowed(cidrsJson: string, ip: string): boolean {
+  const cidrs = JSON.parse(cidrsJson) as string[];
+  if (cidrs.length === 0) return true;
+  const address = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+  const family = isIP(address);
+  if (family === 0) return false;
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const [net, bits] = cidr.split('/');
+    const netFamily = isIP(net ?? '');
+    if (netFamily === 0) continue;
+    list.addSubnet(net as string, Number(bits ?? (netFamily === 4 ? 32 : 128)), netFamily === 4 ? 'ipv4' : 'ipv6');
+  }
+  return list.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}

@@ -27,13 +27,14 @@ async function openFailure(promise: Promise<unknown>): Promise<AppError> {
 }
 
 describe('openKeyring', () => {
-  it('creates a data key and a token key wrapped by the root key in an empty store', async () => {
+  it('creates a data key, a token key and an audit key wrapped by the root key in an empty store', async () => {
     const root = testRootKey();
     const keyring = await openKeyring(temp.db, root, clock);
     const rows = await temp.db.selectFrom('data_keys').selectAll().orderBy('id').execute();
     expect(rows.map((r) => [r.id, r.purpose, r.root_key_id])).toEqual([
       [1, 'data', root.id],
       [2, 'token-hmac', root.id],
+      [3, 'audit-hmac', root.id],
     ]);
     expect(keyring.activeKeyId).toBe(1);
     expect(keyring.rootKeyId).toBe(root.id);
@@ -55,7 +56,7 @@ describe('openKeyring', () => {
     const second = await openKeyring(temp.db, root, clock);
     expect(second.decrypt(blob, context).toString()).toBe('kept');
     expect(second.tokenHash('kbx_token')).toBe(first.tokenHash('kbx_token'));
-    expect(await temp.db.selectFrom('data_keys').select('id').execute()).toHaveLength(2);
+    expect(await temp.db.selectFrom('data_keys').select('id').execute()).toHaveLength(3);
   });
 
   it('refuses a value under another context string', async () => {

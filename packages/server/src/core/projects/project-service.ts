@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { checkSlug, type EnvironmentInfo, type ProjectInfo } from '@keybox/sdk';
 import { AppError, conflict, invalidInput, notFound } from '../app-error.js';
 import { isoNow, type Clock } from '../clock.js';
+import { audited, type TxAudit } from '../audit/tx-audit.js';
 import type { Db } from '../store/database.js';
 
 export const DEFAULT_ENVIRONMENTS = ['dev', 'staging', 'prod'] as const;
@@ -63,7 +64,7 @@ export function createProjectService({ db, clock }: ProjectServiceDeps) {
     return { slug: p.slug, name: p.name, createdAt: p.created_at, environments: await environmentsOf(p.id) };
   }
 
-  async function create(input: CreateProjectInput): Promise<ProjectInfo> {
+  async function create(input: CreateProjectInput, audit?: TxAudit): Promise<ProjectInfo> {
     const slug = assertSlug('project', input.slug);
     const envSlugs = input.environments ?? [...DEFAULT_ENVIRONMENTS];
     if (envSlugs.length === 0) throw invalidInput('a project needs at least one environment');
@@ -71,37 +72,44 @@ export function createProjectService({ db, clock }: ProjectServiceDeps) {
     if (new Set(envSlugs).size !== envSlugs.length) throw invalidInput('environment slugs must be unique');
     const name = (input.name ?? slug).trim() || slug;
     const now = isoNow(clock);
-    await db.transaction().execute(async (trx) => {
-      const existing = await trx.selectFrom('projects').select('id').where('slug', '=', slug).executeTakeFirst();
-      if (existing !== undefined) throw conflict(`project "${slug}" already exists`);
-      const projectId = randomUUID();
-      await trx
-        .insertInto('projects')
-        .values({ id: projectId, slug, name, created_at: now, updated_at: now })
-        .execute();
-      let position = 0;
-      for (const env of envSlugs) {
-        await insertEnvironment(trx, projectId, env, env, position++, now);
-      }
-    });
+    await audited(
+      db,
+      audit,
+      async (trx) => {
+        const existing = await trx.selectFrom('projects').select('id').where('slug', '=', slug).executeTakeFirst();
+        if (existing !== undefined) throw conflict(`project "${slug}" already exists`);
+        const projectId = randomUUID();
+        await trx
+          .insertInto('projects')
+          .values({ id: projectId, slug, name, created_at: now, updated_at: now })
+          .execute();
+        let position = 0;
+        for (const env of envSlugs) {
+          await insertEnvironment(trx, projectId, env, env, position++, now);
+        }
+      },
+      () => ({ environments: envSlugs }),
+    );
     return get(slug);
   }
 
-  async function rename(slug: string, name: string): Promise<ProjectInfo> {
+  async function rename(slug: string, name: string, audit?: TxAudit): Promise<ProjectInfo> {
     const trimmed = name.trim();
     if (trimmed === '' || trimmed.length > 200) throw invalidInput('a project name is 1-200 characters');
     const p = await findProject(slug);
-    await db
-      .updateTable('projects')
-      .set({ name: trimmed, updated_at: isoNow(clock) })
-      .where('id', '=', p.id)
-      .execute();
+    await audited(db, audit, (trx) =>
+      trx
+        .updateTable('projects')
+        .set({ name: trimmed, updated_at: isoNow(clock) })
+        .where('id', '=', p.id)
+        .execute(),
+    );
     return get(slug);
   }
 
   /** Deletes a project. One that still holds secrets needs `force`, so a typo cannot wipe a project. */
-  async function remove(slug: string, options: { force?: boolean } = {}): Promise<void> {
-    await db.transaction().execute(async (trx) => {
+  async function remove(slug: string, options: { force?: boolean } = {}, audit?: TxAudit): Promise<void> {
+    await audited(db, audit, async (trx) => {
       const p = await trx.selectFrom('projects').select('id').where('slug', '=', slug).executeTakeFirst();
       if (p === undefined) throw notFound(`project "${slug}" does not exist`);
       if (options.force !== true) {
@@ -119,10 +127,15 @@ export function createProjectService({ db, clock }: ProjectServiceDeps) {
     });
   }
 
-  async function createEnvironment(projectSlug: string, slug: string, name?: string): Promise<EnvironmentInfo> {
+  async function createEnvironment(
+    projectSlug: string,
+    slug: string,
+    name?: string,
+    audit?: TxAudit,
+  ): Promise<EnvironmentInfo> {
     assertSlug('environment', slug);
     const now = isoNow(clock);
-    await db.transaction().execute(async (trx) => {
+    await audited(db, audit, async (trx) => {
       const p = await trx.selectFrom('projects').select('id').where('slug', '=', projectSlug).executeTakeFirst();
       if (p === undefined) throw notFound(`project "${projectSlug}" does not exist`);
       const existing = await trx
@@ -142,7 +155,12 @@ export function createProjectService({ db, clock }: ProjectServiceDeps) {
     return { slug, name: name?.trim() || slug, createdAt: now };
   }
 
-  async function renameEnvironment(projectSlug: string, slug: string, name: string): Promise<EnvironmentInfo> {
+  async function renameEnvironment(
+    projectSlug: string,
+    slug: string,
+    name: string,
+    audit?: TxAudit,
+  ): Promise<EnvironmentInfo> {
     const trimmed = name.trim();
     if (trimmed === '' || trimmed.length > 200) throw invalidInput('an environment name is 1-200 characters');
     const env = await db
@@ -153,12 +171,19 @@ export function createProjectService({ db, clock }: ProjectServiceDeps) {
       .where('environments.slug', '=', slug)
       .executeTakeFirst();
     if (env === undefined) throw notFound(`environment "${slug}" does not exist in project "${projectSlug}"`);
-    await db.updateTable('environments').set({ name: trimmed }).where('id', '=', env.id).execute();
+    await audited(db, audit, (trx) =>
+      trx.updateTable('environments').set({ name: trimmed }).where('id', '=', env.id).execute(),
+    );
     return { slug, name: trimmed, createdAt: env.createdAt };
   }
 
-  async function removeEnvironment(projectSlug: string, slug: string, options: { force?: boolean } = {}) {
-    await db.transaction().execute(async (trx) => {
+  async function removeEnvironment(
+    projectSlug: string,
+    slug: string,
+    options: { force?: boolean } = {},
+    audit?: TxAudit,
+  ) {
+    await audited(db, audit, async (trx) => {
       const env = await trx
         .selectFrom('environments')
         .innerJoin('projects', 'projects.id', 'environments.project_id')

@@ -71,6 +71,7 @@ export function createFolderWriter({ keyring, clock }: FolderWriterDeps) {
       bundle: null,
       bundle_key_id: null,
       secret_count: 0,
+      names: null,
       created_at: now,
       updated_at: now,
     };
@@ -238,6 +239,7 @@ export function createFolderWriter({ keyring, clock }: FolderWriterDeps) {
         bundle: bundle?.blob ?? null,
         bundle_key_id: bundle?.keyId ?? null,
         secret_count: live.length,
+        names: JSON.stringify(live.map((s) => [s.name, s.version])),
         updated_at: now,
       })
       .where('id', '=', folder.id)

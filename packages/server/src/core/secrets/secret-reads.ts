@@ -12,6 +12,7 @@ import {
 import { AppError, notFound } from '../app-error.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../store/database.js';
+import { prepared } from '../store/prepared.js';
 import {
   assertPath,
   bundleContext,
@@ -24,14 +25,17 @@ import {
   type Scope,
 } from './locations.js';
 
+/** The folders a bulk read covered, with the names and versions served (JSON `[[name, version]]`): for the audit. */
+export type BulkFolderIndex = { path: string; revision: number; names: string | null }[];
+
 export type BulkReadOutcome =
-  | { status: 304; etag: string }
+  | { status: 304; etag: string; folders: BulkFolderIndex }
   | {
       status: 200;
       etag: string;
       /** The response body, built from the decrypted bundles without re-serialising values. */
       body: Buffer<ArrayBuffer>;
-      folders: { path: string; revision: number }[];
+      folders: BulkFolderIndex;
     };
 
 const EMPTY_BUNDLE = Buffer.from('[]');
@@ -43,39 +47,69 @@ export interface SecretReadsDeps {
 
 /** Everything that reads secrets and folders; nothing here writes. */
 export function createSecretReads({ db, keyring }: SecretReadsDeps) {
+  // One prepared query per shape of request (how many paths, which of them recursive from the root).
+  const bulkQueries = new Map<string, ReturnType<typeof bulkQuery>>();
+
+  function bulkQuery(kinds: readonly ('exact' | 'below' | 'all')[]) {
+    return prepared(
+      db
+        .selectFrom('folders as f')
+        .innerJoin('environments as e', 'e.id', 'f.environment_id')
+        .innerJoin('projects as p', 'p.id', 'e.project_id')
+        .select(['f.id', 'f.path', 'f.revision', 'f.bundle', 'f.names', 'e.id as envId', 'p.id as projectId'])
+        .where('p.slug', '=', '')
+        .where('e.slug', '=', '')
+        .where((eb) =>
+          eb.or(
+            kinds.map((kind) =>
+              kind === 'all'
+                ? eb('f.path', '>=', '')
+                : kind === 'exact'
+                  ? eb('f.path', '=', '')
+                  : eb.or([eb('f.path', '=', ''), eb.and([eb('f.path', '>', ''), eb('f.path', '<', '')])]),
+            ),
+          ),
+        ),
+    );
+  }
+
   /**
    * The hot path: every live secret in scope in one response, one decrypt per folder. The ETag is derived from the
    * folders' ids and revisions before anything is decrypted, so an unchanged scope costs one indexed query.
+   * `allow` filters folders (policies): the ones it refuses are neither returned nor part of the ETag.
    */
   async function bulkRead(
     project: string,
     env: string,
     rawPaths: readonly string[],
     recursive: boolean,
-    ifNoneMatch?: string,
+    options: { ifNoneMatch?: string | undefined; allow?: ((path: string) => boolean) | undefined } = {},
   ): Promise<BulkReadOutcome> {
     const paths = (rawPaths.length === 0 ? ['/'] : rawPaths).map(assertPath);
-    const rows = await db
-      .selectFrom('folders as f')
-      .innerJoin('environments as e', 'e.id', 'f.environment_id')
-      .innerJoin('projects as p', 'p.id', 'e.project_id')
-      .select(['f.id', 'f.path', 'f.revision', 'f.bundle', 'e.id as envId', 'p.id as projectId'])
-      .where('p.slug', '=', project)
-      .where('e.slug', '=', env)
-      .where((eb) =>
-        eb.or(
-          paths.flatMap((path) => {
-            const range = pathFilter(path, recursive);
-            if (!recursive) return [eb('f.path', '=', path)];
-            if (path === '/') return [eb('f.path', '>=', '/')];
-            return [eb('f.path', '=', path), eb.and([eb('f.path', '>', range.lower), eb('f.path', '<', range.upper)])];
-          }),
-        ),
-      )
-      .execute();
+    const kinds = paths.map((path): 'exact' | 'below' | 'all' =>
+      !recursive ? 'exact' : path === '/' ? 'all' : 'below',
+    );
+    const shape = kinds.join(',');
+    let query = bulkQueries.get(shape);
+    if (query === undefined) {
+      query = bulkQuery(kinds);
+      bulkQueries.set(shape, query);
+    }
+    const parameters: unknown[] = [project, env];
+    paths.forEach((path, i) => {
+      const range = pathFilter(path, recursive);
+      if (kinds[i] === 'exact') parameters.push(path);
+      else if (kinds[i] === 'below') parameters.push(path, range.lower, range.upper);
+      else parameters.push('/');
+    });
+    let rows = (await db.executeQuery(query(...parameters))).rows;
     if (rows.length === 0) {
       const ref = await resolveEnvironment(db, project, env);
       throw notFound(`folder ${paths[0] ?? '/'} does not exist in ${ref.project}/${ref.env}`, { path: paths[0] });
+    }
+    if (options.allow !== undefined) {
+      const allow = options.allow;
+      rows = rows.filter((r) => allow(r.path));
     }
 
     // Precedence order: each requested path in turn, its folder then descendants by depth; a folder named by two
@@ -85,7 +119,7 @@ export function createSecretReads({ db, keyring }: SecretReadsDeps) {
       const matching = rows
         .filter((r) => (recursive ? isWithinFolder(r.path, path) : r.path === path))
         .sort((a, b) => folderDepth(a.path) - folderDepth(b.path) || (a.path < b.path ? -1 : 1));
-      if (matching.length === 0) {
+      if (matching.length === 0 && options.allow === undefined) {
         throw notFound(`folder ${path} does not exist in ${project}/${env}`, { path });
       }
       for (const row of matching) {
@@ -94,13 +128,16 @@ export function createSecretReads({ db, keyring }: SecretReadsDeps) {
         ordered.push(row);
       }
     }
+    if (ordered.length === 0) throw notFound(`no folder in scope exists in ${project}/${env}`, { paths });
 
     const hash = createHash('sha256').update(recursive ? 'v1|r|' : 'v1|f|');
     for (const row of ordered) hash.update(`${row.id}:${row.revision};`);
     const etag = `"${hash.digest('base64url').slice(0, 27)}"`;
+    const folders = ordered.map((r) => ({ path: r.path, revision: r.revision, names: r.names }));
     // If-None-Match uses the weak comparison (RFC 9110 13.1.2): a proxy that compresses may have added W/.
+    const ifNoneMatch = options.ifNoneMatch;
     if (ifNoneMatch !== undefined && ifNoneMatch.split(',').some((t) => t.trim().replace(/^W\//, '') === etag)) {
-      return { status: 304, etag };
+      return { status: 304, etag, folders };
     }
 
     const parts: Buffer[] = [
@@ -108,22 +145,27 @@ export function createSecretReads({ db, keyring }: SecretReadsDeps) {
     ];
     ordered.forEach((row, i) => {
       const ref: EnvRef = { projectId: row.projectId, envId: row.envId, project, env };
+      const plain =
+        row.bundle === null ? EMPTY_BUNDLE : keyring.decrypt(row.bundle, bundleContext(ref, row.path, row.revision));
+      // Folders written before the names column existed: take the names from the bundle itself.
+      if (row.names === null && row.bundle !== null) {
+        const entries = JSON.parse(plain.toString('utf8')) as { name: string; version: number }[];
+        (folders[i] as { names: string | null }).names = JSON.stringify(entries.map((e) => [e.name, e.version]));
+      }
       parts.push(
         Buffer.from(`${i === 0 ? '' : ','}{"path":${JSON.stringify(row.path)},"revision":${row.revision},"secrets":`),
-        row.bundle === null ? EMPTY_BUNDLE : keyring.decrypt(row.bundle, bundleContext(ref, row.path, row.revision)),
+        plain,
         Buffer.from('}'),
       );
     });
     parts.push(Buffer.from(']}'));
-    return {
-      status: 200,
-      etag,
-      body: Buffer.concat(parts),
-      folders: ordered.map((r) => ({ path: r.path, revision: r.revision })),
-    };
+    return { status: 200, etag, body: Buffer.concat(parts), folders };
   }
 
-  async function list(scope: Scope, options: { recursive?: boolean; includeDeleted?: boolean } = {}) {
+  async function list(
+    scope: Scope,
+    options: { recursive?: boolean; includeDeleted?: boolean; allow?: ((path: string) => boolean) | undefined } = {},
+  ) {
     const ref = await resolveEnvironment(db, scope.project, scope.env);
     const path = assertPath(scope.path);
     const range = pathFilter(path, options.recursive === true);
@@ -149,7 +191,8 @@ export function createSecretReads({ db, keyring }: SecretReadsDeps) {
       if (options.recursive === true) await listFolders(scope);
       else await findFolder(db, ref, path);
     }
-    return rows.map((r): SecretMeta => ({
+    const visible = options.allow === undefined ? rows : rows.filter((r) => options.allow?.(r.path) === true);
+    return visible.map((r): SecretMeta => ({
       name: r.name,
       path: r.path,
       version: r.version,
@@ -227,7 +270,10 @@ export function createSecretReads({ db, keyring }: SecretReadsDeps) {
     }));
   }
 
-  async function listFolders(scope: Scope): Promise<FolderInfo[]> {
+  async function listFolders(
+    scope: Scope,
+    options: { allow?: ((path: string) => boolean) | undefined } = {},
+  ): Promise<FolderInfo[]> {
     const ref = await resolveEnvironment(db, scope.project, scope.env);
     const path = assertPath(scope.path);
     const range = pathFilter(path, true);
@@ -243,7 +289,8 @@ export function createSecretReads({ db, keyring }: SecretReadsDeps) {
       .orderBy('f.path')
       .execute();
     if (rows.length === 0) throw notFound(`folder ${path} does not exist in ${ref.project}/${ref.env}`, { path });
-    return rows.map((r) => ({
+    const visible = options.allow === undefined ? rows : rows.filter((r) => options.allow?.(r.path) === true);
+    return visible.map((r) => ({
       path: r.path,
       revision: r.revision,
       secretCount: r.secret_count,

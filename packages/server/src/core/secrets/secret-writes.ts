@@ -2,6 +2,7 @@ import type { BatchResult, FolderRollbackResult, SecretChange } from '@keybox/sd
 import { AppError, invalidInput, notFound } from '../app-error.js';
 import { isoNow, type Clock } from '../clock.js';
 import type { Keyring } from '../crypto/keyring.js';
+import { audited, type TxAudit } from '../audit/tx-audit.js';
 import type { Db } from '../store/database.js';
 import { createFolderWriter, type FolderChange } from './folder-writer.js';
 import { assertName, assertPath, findSecret, resolveEnvironment, valueContext, type Scope } from './locations.js';
@@ -12,6 +13,15 @@ export interface SecretWritesDeps {
   clock: Clock;
 }
 
+/** What the audit log records of a write: the folder, its new revision, and each name with outcome and version. */
+function batchDetails(result: BatchResult): Record<string, unknown> {
+  return {
+    path: result.path,
+    revision: result.revision,
+    secrets: result.results.map((r) => [r.name, r.outcome, r.version]),
+  };
+}
+
 /** Every change to secrets: each is one transaction, and every write goes through the folder writer. */
 export function createSecretWrites({ db, keyring, clock }: SecretWritesDeps) {
   const writer = createFolderWriter({ keyring, clock });
@@ -19,7 +29,7 @@ export function createSecretWrites({ db, keyring, clock }: SecretWritesDeps) {
   async function applyChanges(
     scope: Scope,
     changes: readonly SecretChange[],
-    options: { actor: string; action?: string; ifRevision?: number | undefined },
+    options: { actor: string; action?: string; ifRevision?: number | undefined; audit?: TxAudit | undefined },
   ): Promise<BatchResult> {
     if (changes.length === 0) throw invalidInput('no changes given');
     const path = assertPath(scope.path);
@@ -29,14 +39,19 @@ export function createSecretWrites({ db, keyring, clock }: SecretWritesDeps) {
       ifVersion: c.ifVersion,
     }));
     const action = options.action ?? (folderChanges.every((c) => c.value === undefined) ? 'delete' : 'set');
-    return db.transaction().execute(async (trx) => {
-      const ref = await resolveEnvironment(trx, scope.project, scope.env);
-      return writer.write(trx, ref, path, folderChanges, {
-        actor: options.actor,
-        action,
-        ifRevision: options.ifRevision,
-      });
-    });
+    return audited(
+      db,
+      options.audit,
+      async (trx) => {
+        const ref = await resolveEnvironment(trx, scope.project, scope.env);
+        return writer.write(trx, ref, path, folderChanges, {
+          actor: options.actor,
+          action,
+          ifRevision: options.ifRevision,
+        });
+      },
+      batchDetails,
+    );
   }
 
   /** Restores one secret's value from an older version, as a new version. */
@@ -44,32 +59,37 @@ export function createSecretWrites({ db, keyring, clock }: SecretWritesDeps) {
     scope: Scope,
     name: string,
     toVersion: number,
-    options: { actor: string; ifVersion?: number | undefined },
+    options: { actor: string; ifVersion?: number | undefined; audit?: TxAudit | undefined },
   ): Promise<BatchResult> {
-    return db.transaction().execute(async (trx) => {
-      const { ref, path, secret } = await findSecret(trx, scope, name);
-      const target = await trx
-        .selectFrom('secret_versions')
-        .select(['op', 'value'])
-        .where('secret_id', '=', secret.id)
-        .where('version', '=', toVersion)
-        .executeTakeFirst();
-      if (target === undefined) throw notFound(`secret ${name} has no version ${toVersion}`, { name });
-      if (target.op === 'delete') {
-        throw invalidInput(`version ${toVersion} of ${name} is a deletion; delete the secret instead`);
-      }
-      if (target.value === null) {
-        throw new AppError('VALUE_DESTROYED', `the value of ${name} version ${toVersion} was destroyed`, {
-          name,
-          version: toVersion,
+    return audited(
+      db,
+      options.audit,
+      async (trx) => {
+        const { ref, path, secret } = await findSecret(trx, scope, name);
+        const target = await trx
+          .selectFrom('secret_versions')
+          .select(['op', 'value'])
+          .where('secret_id', '=', secret.id)
+          .where('version', '=', toVersion)
+          .executeTakeFirst();
+        if (target === undefined) throw notFound(`secret ${name} has no version ${toVersion}`, { name });
+        if (target.op === 'delete') {
+          throw invalidInput(`version ${toVersion} of ${name} is a deletion; delete the secret instead`);
+        }
+        if (target.value === null) {
+          throw new AppError('VALUE_DESTROYED', `the value of ${name} version ${toVersion} was destroyed`, {
+            name,
+            version: toVersion,
+          });
+        }
+        const value = keyring.decrypt(target.value, valueContext(ref, path, name, toVersion)).toString('utf8');
+        return writer.write(trx, ref, path, [{ name, value, ifVersion: options.ifVersion, restoredFrom: toVersion }], {
+          actor: options.actor,
+          action: `rollback ${name} to v${toVersion}`,
         });
-      }
-      const value = keyring.decrypt(target.value, valueContext(ref, path, name, toVersion)).toString('utf8');
-      return writer.write(trx, ref, path, [{ name, value, ifVersion: options.ifVersion, restoredFrom: toVersion }], {
-        actor: options.actor,
-        action: `rollback ${name} to v${toVersion}`,
-      });
-    });
+      },
+      (result) => ({ ...batchDetails(result), restoredFrom: toVersion }),
+    );
   }
 
   /**
@@ -79,108 +99,123 @@ export function createSecretWrites({ db, keyring, clock }: SecretWritesDeps) {
   async function rollbackFolder(
     scope: Scope,
     target: { toRevision?: number | undefined; toTime?: string | undefined },
-    options: { actor: string; ifRevision?: number | undefined },
+    options: { actor: string; ifRevision?: number | undefined; audit?: TxAudit | undefined },
   ): Promise<FolderRollbackResult> {
-    return db.transaction().execute(async (trx) => {
-      const ref = await resolveEnvironment(trx, scope.project, scope.env);
-      const path = assertPath(scope.path);
-      const folder = await trx
-        .selectFrom('folders')
-        .select(['id', 'revision'])
-        .where('environment_id', '=', ref.envId)
-        .where('path', '=', path)
-        .executeTakeFirst();
-      if (folder === undefined) throw notFound(`folder ${path} does not exist in ${ref.project}/${ref.env}`);
-
-      let revision: number;
-      if (target.toRevision !== undefined) {
-        revision = target.toRevision;
-      } else if (target.toTime !== undefined) {
-        const time = new Date(target.toTime);
-        if (Number.isNaN(time.getTime())) throw invalidInput('toTime is not an ISO-8601 time');
-        const row = await trx
-          .selectFrom('folder_revisions')
-          .select((eb) => eb.fn.max('revision').as('revision'))
-          .where('folder_id', '=', folder.id)
-          .where('created_at', '<=', time.toISOString())
+    return audited(
+      db,
+      options.audit,
+      async (trx) => {
+        const ref = await resolveEnvironment(trx, scope.project, scope.env);
+        const path = assertPath(scope.path);
+        const folder = await trx
+          .selectFrom('folders')
+          .select(['id', 'revision'])
+          .where('environment_id', '=', ref.envId)
+          .where('path', '=', path)
           .executeTakeFirst();
-        revision = Number(row?.revision ?? 0);
-      } else {
-        throw invalidInput('give toRevision or toTime');
-      }
-      if (!Number.isInteger(revision) || revision < 0 || revision > folder.revision) {
-        throw invalidInput(`folder ${path} has revisions 0 to ${folder.revision}`);
-      }
+        if (folder === undefined) throw notFound(`folder ${path} does not exist in ${ref.project}/${ref.env}`);
 
-      const versions = await trx
-        .selectFrom('secret_versions as v')
-        .innerJoin('secrets as s', 's.id', 'v.secret_id')
-        .select(['s.name', 'v.version', 'v.op', 'v.value'])
-        .where('s.folder_id', '=', folder.id)
-        .where('v.folder_revision', '<=', revision)
-        .orderBy('v.version')
-        .execute();
-      const atTarget = new Map<string, (typeof versions)[number]>();
-      for (const v of versions) atTarget.set(v.name, v);
-      const heads = await trx
-        .selectFrom('secrets')
-        .select(['name', 'deleted_at'])
-        .where('folder_id', '=', folder.id)
-        .execute();
+        let revision: number;
+        if (target.toRevision !== undefined) {
+          revision = target.toRevision;
+        } else if (target.toTime !== undefined) {
+          const time = new Date(target.toTime);
+          if (Number.isNaN(time.getTime())) throw invalidInput('toTime is not an ISO-8601 time');
+          const row = await trx
+            .selectFrom('folder_revisions')
+            .select((eb) => eb.fn.max('revision').as('revision'))
+            .where('folder_id', '=', folder.id)
+            .where('created_at', '<=', time.toISOString())
+            .executeTakeFirst();
+          revision = Number(row?.revision ?? 0);
+        } else {
+          throw invalidInput('give toRevision or toTime');
+        }
+        if (!Number.isInteger(revision) || revision < 0 || revision > folder.revision) {
+          throw invalidInput(`folder ${path} has revisions 0 to ${folder.revision}`);
+        }
 
-      const changes: FolderChange[] = [];
-      for (const head of heads) {
-        const then = atTarget.get(head.name);
-        if (then === undefined || then.op === 'delete') {
-          if (head.deleted_at === null) changes.push({ name: head.name, value: undefined });
-          continue;
+        const versions = await trx
+          .selectFrom('secret_versions as v')
+          .innerJoin('secrets as s', 's.id', 'v.secret_id')
+          .select(['s.name', 'v.version', 'v.op', 'v.value'])
+          .where('s.folder_id', '=', folder.id)
+          .where('v.folder_revision', '<=', revision)
+          .orderBy('v.version')
+          .execute();
+        const atTarget = new Map<string, (typeof versions)[number]>();
+        for (const v of versions) atTarget.set(v.name, v);
+        const heads = await trx
+          .selectFrom('secrets')
+          .select(['name', 'deleted_at'])
+          .where('folder_id', '=', folder.id)
+          .execute();
+
+        const changes: FolderChange[] = [];
+        for (const head of heads) {
+          const then = atTarget.get(head.name);
+          if (then === undefined || then.op === 'delete') {
+            if (head.deleted_at === null) changes.push({ name: head.name, value: undefined });
+            continue;
+          }
+          if (then.value === null) {
+            throw new AppError(
+              'VALUE_DESTROYED',
+              `cannot restore ${head.name}: the value of its version ${then.version} was destroyed`,
+              { name: head.name, version: then.version },
+            );
+          }
+          const value = keyring.decrypt(then.value, valueContext(ref, path, head.name, then.version)).toString('utf8');
+          changes.push({ name: head.name, value, restoredFrom: then.version });
         }
-        if (then.value === null) {
-          throw new AppError(
-            'VALUE_DESTROYED',
-            `cannot restore ${head.name}: the value of its version ${then.version} was destroyed`,
-            { name: head.name, version: then.version },
-          );
-        }
-        const value = keyring.decrypt(then.value, valueContext(ref, path, head.name, then.version)).toString('utf8');
-        changes.push({ name: head.name, value, restoredFrom: then.version });
-      }
-      const result = await writer.write(trx, ref, path, changes, {
-        actor: options.actor,
-        action: `rollback to r${revision}`,
-        ifRevision: options.ifRevision,
-      });
-      return { ...result, restoredRevision: revision };
-    });
+        const result = await writer.write(trx, ref, path, changes, {
+          actor: options.actor,
+          action: `rollback to r${revision}`,
+          ifRevision: options.ifRevision,
+        });
+        return { ...result, restoredRevision: revision };
+      },
+      (result) => ({ ...batchDetails(result), restoredRevision: result.restoredRevision }),
+    );
   }
 
   /** Permanently removes one version's value; the history row stays. The live version cannot be destroyed. */
-  async function destroyVersion(scope: Scope, name: string, version: number, options: { actor: string }) {
-    await db.transaction().execute(async (trx) => {
-      const { secret } = await findSecret(trx, scope, name);
-      const row = await trx
-        .selectFrom('secret_versions')
-        .select(['op', 'destroyed_at'])
-        .where('secret_id', '=', secret.id)
-        .where('version', '=', version)
-        .executeTakeFirst();
-      if (row === undefined) throw notFound(`secret ${name} has no version ${version}`, { name, version });
-      if (row.op === 'delete') throw invalidInput(`version ${version} of ${name} is a deletion and holds no value`);
-      if (row.destroyed_at !== null) return;
-      if (secret.version === version && secret.deleted_at === null) {
-        throw new AppError(
-          'CONFLICT',
-          `version ${version} is the current value of ${name}; set a new value or delete the secret first`,
-          { name, version },
-        );
-      }
-      await trx
-        .updateTable('secret_versions')
-        .set({ value: null, key_id: null, destroyed_at: isoNow(clock), destroyed_by: options.actor })
-        .where('secret_id', '=', secret.id)
-        .where('version', '=', version)
-        .execute();
-    });
+  async function destroyVersion(
+    scope: Scope,
+    name: string,
+    version: number,
+    options: { actor: string; audit?: TxAudit | undefined },
+  ) {
+    await audited(
+      db,
+      options.audit,
+      async (trx) => {
+        const { secret } = await findSecret(trx, scope, name);
+        const row = await trx
+          .selectFrom('secret_versions')
+          .select(['op', 'destroyed_at'])
+          .where('secret_id', '=', secret.id)
+          .where('version', '=', version)
+          .executeTakeFirst();
+        if (row === undefined) throw notFound(`secret ${name} has no version ${version}`, { name, version });
+        if (row.op === 'delete') throw invalidInput(`version ${version} of ${name} is a deletion and holds no value`);
+        if (row.destroyed_at !== null) return;
+        if (secret.version === version && secret.deleted_at === null) {
+          throw new AppError(
+            'CONFLICT',
+            `version ${version} is the current value of ${name}; set a new value or delete the secret first`,
+            { name, version },
+          );
+        }
+        await trx
+          .updateTable('secret_versions')
+          .set({ value: null, key_id: null, destroyed_at: isoNow(clock), destroyed_by: options.actor })
+          .where('secret_id', '=', secret.id)
+          .where('version', '=', version)
+          .execute();
+      },
+      () => ({ name, version }),
+    );
   }
 
   return { applyChanges, rollbackSecret, rollbackFolder, destroyVersion };

@@ -47,6 +47,8 @@ export interface FoldersTable {
   bundle: Uint8Array | null;
   bundle_key_id: number | null;
   secret_count: number;
+  /** JSON `[[name, version], ...]` of the live secrets: no values. What a bulk read of the folder audits. */
+  names: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -90,14 +92,104 @@ export interface SecretVersionsTable {
 export interface ApiTokensTable {
   id: string;
   name: string;
-  /** HMAC-SHA-256 of the token's secret part, hex. */
+  /** HMAC-SHA-256 of the whole token, hex. */
   hash: string;
+  /** `api` (static, with its own policies), `session` (a user's login) or `access` (an identity's login). */
   kind: string;
+  /** `token` for a static API token, else `user` or `identity`. */
+  principal_type: string | null;
+  principal_id: string | null;
+  created_at: string;
+  created_by: string;
+  expires_at: string | null;
+  /** Renewals never extend past this. */
+  max_expires_at: string | null;
+  /** Null: unlimited. */
+  uses_remaining: number | null;
+  last_used_at: string | null;
+  last_ip: string | null;
+  /** For access tokens: the client secret that minted it (revoking the secret revokes its tokens). */
+  secret_id: string | null;
+  revoked_at: string | null;
+}
+
+export interface UsersTable {
+  id: string;
+  name: string;
+  password_hash: string;
+  is_admin: number;
+  created_at: string;
+  created_by: string;
+  disabled_at: string | null;
+  last_login_at: string | null;
+}
+
+export interface IdentitiesTable {
+  id: string;
+  name: string;
+  description: string;
+  /** Seconds. */
+  token_ttl: number;
+  token_max_ttl: number;
+  /** 0: unlimited. */
+  token_uses: number;
+  /** JSON array of CIDRs; empty: any address. */
+  trusted_cidrs: string;
+  created_at: string;
+  created_by: string;
+  disabled_at: string | null;
+}
+
+export interface IdentitySecretsTable {
+  id: string;
+  identity_id: string;
+  hash: string;
+  description: string;
   created_at: string;
   created_by: string;
   expires_at: string | null;
   last_used_at: string | null;
   revoked_at: string | null;
+}
+
+export interface PoliciesTable {
+  name: string;
+  description: string;
+  /** JSON array of rules (see core/policy/policy-rules.ts). */
+  rules: string;
+  builtin: number;
+  created_at: string;
+  updated_at: string;
+  updated_by: string;
+}
+
+export interface PolicyAttachmentsTable {
+  principal_type: string;
+  principal_id: string;
+  policy_name: string;
+}
+
+export interface AuditLogTable {
+  seq: number;
+  time: string;
+  actor: string;
+  actor_type: string;
+  source_ip: string;
+  user_agent: string;
+  action: string;
+  resource: string;
+  outcome: string;
+  request_id: string;
+  /** JSON; never a value. */
+  details: string;
+  /** HMAC chain link: HMAC(audit key, previous mac + this entry). */
+  mac: string;
+}
+
+export interface AuditHeadTable {
+  id: number;
+  seq: number;
+  mac: string;
 }
 
 export interface Database {
@@ -110,6 +202,13 @@ export interface Database {
   secrets: SecretsTable;
   secret_versions: SecretVersionsTable;
   api_tokens: ApiTokensTable;
+  users: UsersTable;
+  identities: IdentitiesTable;
+  identity_secrets: IdentitySecretsTable;
+  policies: PoliciesTable;
+  policy_attachments: PolicyAttachmentsTable;
+  audit_log: AuditLogTable;
+  audit_head: AuditHeadTable;
 }
 
 export type Db = Kysely<Database>;

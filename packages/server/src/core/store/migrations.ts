@@ -116,6 +116,109 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0002-identities-policies-audit': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('users')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull().unique())
+          .addColumn('password_hash', 'text', (c) => c.notNull())
+          .addColumn('is_admin', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('disabled_at', 'text')
+          .addColumn('last_login_at', 'text')
+          .execute();
+
+        await db.schema
+          .createTable('identities')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull().unique())
+          .addColumn('description', 'text', (c) => c.notNull())
+          .addColumn('token_ttl', 'integer', (c) => c.notNull())
+          .addColumn('token_max_ttl', 'integer', (c) => c.notNull())
+          .addColumn('token_uses', 'integer', (c) => c.notNull())
+          .addColumn('trusted_cidrs', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('disabled_at', 'text')
+          .execute();
+
+        await db.schema
+          .createTable('identity_secrets')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('identity_id', 'text', (c) => c.notNull().references('identities.id').onDelete('cascade'))
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .addColumn('description', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text')
+          .addColumn('last_used_at', 'text')
+          .addColumn('revoked_at', 'text')
+          .execute();
+
+        await db.schema
+          .createTable('policies')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('description', 'text', (c) => c.notNull())
+          .addColumn('rules', 'text', (c) => c.notNull())
+          .addColumn('builtin', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('updated_by', 'text', (c) => c.notNull())
+          .execute();
+
+        await db.schema
+          .createTable('policy_attachments')
+          .addColumn('principal_type', 'text', (c) => c.notNull())
+          .addColumn('principal_id', 'text', (c) => c.notNull())
+          .addColumn('policy_name', 'text', (c) => c.notNull().references('policies.name').onDelete('cascade'))
+          .addPrimaryKeyConstraint('policy_attachments_pk', ['principal_type', 'principal_id', 'policy_name'])
+          .execute();
+
+        // Tokens of every kind: static API tokens, user sessions, identities' access tokens.
+        await db.schema.alterTable('api_tokens').addColumn('principal_type', 'text').execute();
+        await db.schema.alterTable('api_tokens').addColumn('principal_id', 'text').execute();
+        await db.schema.alterTable('api_tokens').addColumn('max_expires_at', 'text').execute();
+        await db.schema.alterTable('api_tokens').addColumn('uses_remaining', 'integer').execute();
+        await db.schema.alterTable('api_tokens').addColumn('last_ip', 'text').execute();
+        await db.schema.alterTable('api_tokens').addColumn('secret_id', 'text').execute();
+        await db.schema
+          .createIndex('api_tokens_principal')
+          .on('api_tokens')
+          .columns(['principal_type', 'principal_id'])
+          .execute();
+
+        // Plain-text index of a folder's live names and versions (no values): what a bulk read audits.
+        await db.schema.alterTable('folders').addColumn('names', 'text').execute();
+
+        await db.schema
+          .createTable('audit_log')
+          .addColumn('seq', 'integer', (c) => c.primaryKey())
+          .addColumn('time', 'text', (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('actor_type', 'text', (c) => c.notNull())
+          .addColumn('source_ip', 'text', (c) => c.notNull())
+          .addColumn('user_agent', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('resource', 'text', (c) => c.notNull())
+          .addColumn('outcome', 'text', (c) => c.notNull())
+          .addColumn('request_id', 'text', (c) => c.notNull())
+          .addColumn('details', 'text', (c) => c.notNull())
+          .addColumn('mac', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('audit_log_time').on('audit_log').column('time').execute();
+        await db.schema.createIndex('audit_log_actor').on('audit_log').columns(['actor', 'seq']).execute();
+
+        // One row: the chain head. Appenders lock it, so several servers sharing a database extend one chain.
+        await db.schema
+          .createTable('audit_head')
+          .addColumn('id', 'integer', (c) => c.primaryKey())
+          .addColumn('seq', 'integer', (c) => c.notNull())
+          .addColumn('mac', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

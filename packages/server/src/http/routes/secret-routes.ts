@@ -1,9 +1,15 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { invalidInput } from '../../core/app-error.js';
+import type { AuditLog } from '../../core/audit/audit-log.js';
+import { mayReachBelow } from '../../core/policy/policy-engine.js';
+import type { Capability } from '../../core/policy/policy-rules.js';
 import type { SecretService, Scope } from '../../core/secrets/secret-service.js';
+import { auditAs, txAudit } from '../audit-middleware.js';
+import { allows, authorize } from '../authorize.js';
 import type { HttpEnv } from '../http-env.js';
 import { boolParam, intParam, parseBody, parseQuery } from '../validate.js';
+import { assertPath } from '../../core/secrets/locations.js';
 
 const value = z.string();
 const version = z.number().int().min(0);
@@ -35,20 +41,61 @@ const folderRollbackBody = z
   .object({ toRevision: version.optional(), toTime: z.string().optional(), ifRevision: version.optional() })
   .refine((b) => (b.toRevision === undefined) !== (b.toTime === undefined), 'give exactly one of toRevision, toTime');
 
-function scopeOf(c: Context<HttpEnv>, path: string | undefined): Scope {
-  return { project: c.req.param('project') ?? '', env: c.req.param('env') ?? '', path: path ?? '/' };
+export interface SecretRouteDeps {
+  secrets: SecretService;
+  auditLog: Pick<AuditLog, 'appendIn'>;
+}
+
+/** The scope of a route under /projects/:project/environments/:env, checked against the caller's policies. */
+function scopeOf(c: Context<HttpEnv>, rawPath: string | undefined): Scope {
+  return { project: c.req.param('project') ?? '', env: c.req.param('env') ?? '', path: assertPath(rawPath ?? '/') };
+}
+
+function resourceOf(scope: Scope, name?: string): string {
+  return `${scope.project}/${scope.env}:${scope.path}${name === undefined ? '' : `#${name}`}`;
+}
+
+/**
+ * Authorizes a folder-scoped request: exactly the folder, or (recursive) anything at or below it that the caller's
+ * policies reach. Returns the per-folder filter for recursive reads and listings.
+ */
+function authorizeFolder(c: Context<HttpEnv>, capability: Capability, scope: Scope, recursive: boolean) {
+  const request = { capability, project: scope.project, env: scope.env, path: scope.path };
+  if (!recursive) {
+    authorize(c, request);
+    return undefined;
+  }
+  if (!allows(c, request) && !mayReachBelow(c.get('principal').policies, request)) authorize(c, request);
+  return (path: string) => allows(c, { ...request, path });
 }
 
 /** `GET /api/v1/secrets`: the bulk read `keybox run` makes. */
-export function bulkReadRoute(secrets: SecretService) {
+export function bulkReadRoute({ secrets }: Pick<SecretRouteDeps, 'secrets'>) {
   const app = new Hono<HttpEnv>();
   app.get('/', async (c) => {
     const q = parseQuery(c, bulkQuery);
-    const paths = q.path === undefined ? ['/'] : typeof q.path === 'string' ? [q.path] : q.path;
-    const outcome = await secrets.bulkRead(q.project, q.env, paths, q.recursive, c.req.header('if-none-match'));
+    const paths = (q.path === undefined ? ['/'] : typeof q.path === 'string' ? [q.path] : q.path).map(assertPath);
+    auditAs(c, 'secrets.read', `${q.project}/${q.env}:${paths.join(',')}${q.recursive ? ' (recursive)' : ''}`);
+    const filters = paths.map((path) =>
+      authorizeFolder(c, 'read', { project: q.project, env: q.env, path }, q.recursive),
+    );
+    const allow = q.recursive ? (path: string) => filters.some((f) => f?.(path) === true) : undefined;
+    const outcome = await secrets.bulkRead(q.project, q.env, paths, q.recursive, {
+      ifNoneMatch: c.req.header('if-none-match'),
+      allow,
+    });
+    // The audit entry lists every folder served with its revision, names and versions: never a value.
+    c.get('audit').details['folders'] = outcome.folders.map((f) => ({
+      path: f.path,
+      revision: f.revision,
+      secrets: f.names === null ? [] : (JSON.parse(f.names) as unknown),
+    }));
     c.header('etag', outcome.etag);
     c.header('cache-control', 'no-store');
-    if (outcome.status === 304) return c.body(null, 304);
+    if (outcome.status === 304) {
+      c.get('audit').details['notModified'] = true;
+      return c.body(null, 304);
+    }
     c.header('content-type', 'application/json; charset=utf-8');
     return c.body(outcome.body);
   });
@@ -56,94 +103,139 @@ export function bulkReadRoute(secrets: SecretService) {
 }
 
 /** Everything under `/api/v1/projects/:project/environments/:env`. */
-export function secretRoutes(secrets: SecretService) {
+export function secretRoutes({ secrets, auditLog }: SecretRouteDeps) {
   const app = new Hono<HttpEnv>();
+  const actorOf = (c: Context<HttpEnv>) => c.get('principal').actor;
 
   app.get('/secrets', async (c) => {
     const q = parseQuery(c, listQuery);
-    const list = await secrets.list(scopeOf(c, q.path), { recursive: q.recursive, includeDeleted: q.deleted });
+    const scope = scopeOf(c, q.path);
+    auditAs(c, 'secrets.list', resourceOf(scope));
+    const allow = authorizeFolder(c, 'list', scope, q.recursive);
+    const list = await secrets.list(scope, { recursive: q.recursive, includeDeleted: q.deleted, allow });
     return c.json({ secrets: list });
   });
 
   app.post('/secrets', async (c) => {
     const q = parseQuery(c, pathQuery);
+    const scope = scopeOf(c, q.path);
+    auditAs(c, 'secrets.write', resourceOf(scope));
     const body = await parseBody(c, batchBody);
-    const result = await secrets.applyChanges(scopeOf(c, q.path), body.changes, {
-      actor: c.get('principal').actor,
+    if (body.changes.some((ch) => !('delete' in ch))) authorizeFolder(c, 'write', scope, false);
+    if (body.changes.some((ch) => 'delete' in ch)) authorizeFolder(c, 'delete', scope, false);
+    const result = await secrets.applyChanges(scope, body.changes, {
+      actor: actorOf(c),
       ifRevision: body.ifRevision,
+      audit: txAudit(c, auditLog),
     });
     return c.json(result);
   });
 
   app.get('/secrets/:name', async (c) => {
     const q = parseQuery(c, getQuery);
+    const scope = scopeOf(c, q.path);
+    const name = c.req.param('name');
+    auditAs(c, 'secret.read', resourceOf(scope, name));
+    authorizeFolder(c, 'read', scope, false);
+    const secret = await secrets.get(scope, name, q.version);
+    c.get('audit').details['version'] = secret.version;
     c.header('cache-control', 'no-store');
-    return c.json({ secret: await secrets.get(scopeOf(c, q.path), c.req.param('name'), q.version) });
+    return c.json({ secret });
   });
 
   app.put('/secrets/:name', async (c) => {
     const q = parseQuery(c, pathQuery);
+    const scope = scopeOf(c, q.path);
+    const name = c.req.param('name');
+    auditAs(c, 'secrets.write', resourceOf(scope, name));
+    authorizeFolder(c, 'write', scope, false);
     const body = await parseBody(c, putBody);
-    const result = await secrets.applyChanges(
-      scopeOf(c, q.path),
-      [{ name: c.req.param('name'), value: body.value, ifVersion: body.ifVersion }],
-      { actor: c.get('principal').actor, ifRevision: body.ifRevision },
-    );
+    const result = await secrets.applyChanges(scope, [{ name, value: body.value, ifVersion: body.ifVersion }], {
+      actor: actorOf(c),
+      ifRevision: body.ifRevision,
+      audit: txAudit(c, auditLog),
+    });
     return c.json(result);
   });
 
   app.delete('/secrets/:name', async (c) => {
     const q = parseQuery(c, deleteQuery);
-    const result = await secrets.applyChanges(
-      scopeOf(c, q.path),
-      [{ name: c.req.param('name'), delete: true, ifVersion: q.ifVersion }],
-      { actor: c.get('principal').actor, ifRevision: q.ifRevision },
-    );
+    const scope = scopeOf(c, q.path);
+    const name = c.req.param('name');
+    auditAs(c, 'secrets.delete', resourceOf(scope, name));
+    authorizeFolder(c, 'delete', scope, false);
+    const result = await secrets.applyChanges(scope, [{ name, delete: true, ifVersion: q.ifVersion }], {
+      actor: actorOf(c),
+      ifRevision: q.ifRevision,
+      audit: txAudit(c, auditLog),
+    });
     return c.json(result);
   });
 
   app.get('/secrets/:name/versions', async (c) => {
     const q = parseQuery(c, pathQuery);
-    return c.json({ versions: await secrets.history(scopeOf(c, q.path), c.req.param('name')) });
+    const scope = scopeOf(c, q.path);
+    const name = c.req.param('name');
+    auditAs(c, 'secret.history', resourceOf(scope, name));
+    authorizeFolder(c, 'list', scope, false);
+    return c.json({ versions: await secrets.history(scope, name) });
   });
 
   app.post('/secrets/:name/rollback', async (c) => {
     const q = parseQuery(c, pathQuery);
+    const scope = scopeOf(c, q.path);
+    const name = c.req.param('name');
+    auditAs(c, 'secret.rollback', resourceOf(scope, name));
+    authorizeFolder(c, 'write', scope, false);
     const body = await parseBody(c, rollbackBody);
-    const result = await secrets.rollbackSecret(scopeOf(c, q.path), c.req.param('name'), body.toVersion, {
-      actor: c.get('principal').actor,
+    const result = await secrets.rollbackSecret(scope, name, body.toVersion, {
+      actor: actorOf(c),
       ifVersion: body.ifVersion,
+      audit: txAudit(c, auditLog),
     });
     return c.json(result);
   });
 
   app.post('/secrets/:name/versions/:version/destroy', async (c) => {
     const q = parseQuery(c, pathQuery);
+    const scope = scopeOf(c, q.path);
+    const name = c.req.param('name');
+    auditAs(c, 'secret.destroy', resourceOf(scope, name));
+    authorizeFolder(c, 'delete', scope, false);
     const v = intParam.safeParse(c.req.param('version'));
     if (!v.success) throw invalidInput('the version in the URL is not a number');
-    await secrets.destroyVersion(scopeOf(c, q.path), c.req.param('name'), v.data, {
-      actor: c.get('principal').actor,
-    });
+    await secrets.destroyVersion(scope, name, v.data, { actor: actorOf(c), audit: txAudit(c, auditLog) });
     return c.body(null, 204);
   });
 
   app.get('/folders', async (c) => {
     const q = parseQuery(c, pathQuery);
-    return c.json({ folders: await secrets.listFolders(scopeOf(c, q.path)) });
+    const scope = scopeOf(c, q.path);
+    auditAs(c, 'folders.list', resourceOf(scope));
+    const allow = authorizeFolder(c, 'list', scope, true);
+    return c.json({ folders: await secrets.listFolders(scope, { allow }) });
   });
 
   app.get('/folders/history', async (c) => {
     const q = parseQuery(c, historyQuery);
-    return c.json({ revisions: await secrets.folderHistory(scopeOf(c, q.path), q.limit ?? 50) });
+    const scope = scopeOf(c, q.path);
+    auditAs(c, 'folder.history', resourceOf(scope));
+    authorizeFolder(c, 'list', scope, false);
+    return c.json({ revisions: await secrets.folderHistory(scope, q.limit ?? 50) });
   });
 
   app.post('/folders/rollback', async (c) => {
     const q = parseQuery(c, pathQuery);
+    const scope = scopeOf(c, q.path);
+    auditAs(c, 'folder.rollback', resourceOf(scope));
+    // A folder rollback can set and delete anything in the folder.
+    authorizeFolder(c, 'write', scope, false);
+    authorizeFolder(c, 'delete', scope, false);
     const body = await parseBody(c, folderRollbackBody);
     const result = await secrets.rollbackFolder(
-      scopeOf(c, q.path),
+      scope,
       { toRevision: body.toRevision, toTime: body.toTime },
-      { actor: c.get('principal').actor, ifRevision: body.ifRevision },
+      { actor: actorOf(c), ifRevision: body.ifRevision, audit: txAudit(c, auditLog) },
     );
     return c.json(result);
   });

@@ -1,0 +1,180 @@
+import { closeSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import type { KeyObject } from 'node:crypto';
+import { isoNow, type Clock } from '../clock.js';
+import type { Db } from '../store/database.js';
+import type { SqlDialect } from '../store/migrations.js';
+import { chainMac, genesisMac, type AuditFields } from './audit-chain.js';
+
+export type ActorType = 'user' | 'identity' | 'token' | 'anonymous' | 'system';
+export type Outcome = 'success' | 'denied' | 'failure' | 'error';
+
+/** What a caller records. Never a value: names, versions, paths, ids. */
+export interface AuditEntry {
+  actor: string;
+  actorType: ActorType;
+  sourceIp: string;
+  userAgent: string;
+  action: string;
+  resource: string;
+  outcome: Outcome;
+  requestId: string;
+  details?: Record<string, unknown> | undefined;
+}
+
+export type AuditRecord = AuditFields & { mac: string };
+
+export interface AuditHead {
+  seq: number;
+  mac: string;
+}
+
+export interface AuditLogDeps {
+  db: Db;
+  dialect: SqlDialect;
+  key: KeyObject;
+  clock: Clock;
+  /** `DATA_DIR/audit.head`: the chain head kept outside the database. */
+  headFile?: string | undefined;
+  /** Each committed entry as one JSON line (a SIEM file or stdout). */
+  sink?: ((line: string) => void) | undefined;
+}
+
+/**
+ * Appends to the audit chain. `append` groups concurrent entries into one transaction (a response still waits for
+ * its own entry to be committed); `appendIn` adds entries to the caller's transaction, so a write and its audit entry
+ * commit or fail together. Both lock the chain head row, so several servers on one database extend one chain.
+ */
+export function createAuditLog({ db, dialect, key, clock, headFile, sink }: AuditLogDeps) {
+  const genesis = genesisMac(key);
+  let queue: { entry: AuditEntry; resolve: (r: AuditRecord) => void; reject: (e: unknown) => void }[] = [];
+  let flushing = false;
+  let publishedSeq = 0;
+
+  async function appendIn(trx: Db, entries: readonly AuditEntry[]): Promise<AuditRecord[]> {
+    let headQuery = trx.selectFrom('audit_head').select(['seq', 'mac']).where('id', '=', 1);
+    if (dialect === 'postgres') headQuery = headQuery.forUpdate();
+    const head = await headQuery.executeTakeFirst();
+    let seq = head?.seq ?? 0;
+    let mac = head?.mac ?? genesis;
+    const time = isoNow(clock);
+    const records: AuditRecord[] = [];
+    for (const entry of entries) {
+      seq += 1;
+      const fields: AuditFields = {
+        seq,
+        time,
+        actor: entry.actor,
+        actorType: entry.actorType,
+        sourceIp: entry.sourceIp,
+        userAgent: entry.userAgent,
+        action: entry.action,
+        resource: entry.resource,
+        outcome: entry.outcome,
+        requestId: entry.requestId,
+        details: JSON.stringify(entry.details ?? {}),
+      };
+      mac = chainMac(key, mac, fields);
+      records.push({ ...fields, mac });
+    }
+    if (records.length === 0) return records;
+    // One multi-row insert for the whole group.
+    await trx
+      .insertInto('audit_log')
+      .values(
+        records.map((r) => ({
+          seq: r.seq,
+          time: r.time,
+          actor: r.actor,
+          actor_type: r.actorType,
+          source_ip: r.sourceIp,
+          user_agent: r.userAgent,
+          action: r.action,
+          resource: r.resource,
+          outcome: r.outcome,
+          request_id: r.requestId,
+          details: r.details,
+          mac: r.mac,
+        })),
+      )
+      .execute();
+    if (head === undefined) await trx.insertInto('audit_head').values({ id: 1, seq, mac }).execute();
+    else await trx.updateTable('audit_head').set({ seq, mac }).where('id', '=', 1).execute();
+    return records;
+  }
+
+  /** After commit: stream the entries and move the external head forward. */
+  function published(records: readonly AuditRecord[]): void {
+    if (records.length === 0) return;
+    if (sink !== undefined) {
+      for (const r of records) sink(`${JSON.stringify({ ...r, details: JSON.parse(r.details) as unknown })}\n`);
+    }
+    const last = records[records.length - 1] as AuditRecord;
+    if (headFile !== undefined && last.seq > publishedSeq) {
+      publishedSeq = last.seq;
+      writeHead(headFile, { seq: last.seq, mac: last.mac });
+    }
+  }
+
+  async function flush(): Promise<void> {
+    flushing = true;
+    try {
+      while (queue.length > 0) {
+        const batch = queue;
+        queue = [];
+        try {
+          const records = await db.transaction().execute((trx) =>
+            appendIn(
+              trx,
+              batch.map((b) => b.entry),
+            ),
+          );
+          published(records);
+          batch.forEach((b, i) => b.resolve(records[i] as AuditRecord));
+        } catch (error) {
+          for (const b of batch) b.reject(error);
+        }
+      }
+    } finally {
+      flushing = false;
+    }
+  }
+
+  function append(entry: AuditEntry): Promise<AuditRecord> {
+    return new Promise((resolve, reject) => {
+      queue.push({ entry, resolve, reject });
+      if (!flushing) void flush();
+    });
+  }
+
+  return { append, appendIn, published, genesis };
+}
+
+export type AuditLog = ReturnType<typeof createAuditLog>;
+
+/** Replaces the head file atomically; it is 0600 like everything the server writes. */
+export function writeHead(path: string, head: AuditHead): void {
+  const temp = `${path}.tmp`;
+  const fd = openSync(temp, 'w', 0o600);
+  try {
+    writeSync(fd, `${JSON.stringify(head)}\n`);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, path);
+}
+
+export function readHead(path: string): AuditHead | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const parsed = JSON.parse(text) as Partial<AuditHead>;
+    if (typeof parsed.seq === 'number' && typeof parsed.mac === 'string') return { seq: parsed.seq, mac: parsed.mac };
+  } catch {
+    // fall through
+  }
+  return { seq: -1, mac: '' };
+}

@@ -1,0 +1,76 @@
+import type { Db } from '../store/database.js';
+
+export interface AuditFilter {
+  actor?: string | undefined;
+  action?: string | undefined;
+  /** A folder path: entries whose resource is that folder or lies below it (`shop/dev:/backend...`). */
+  path?: string | undefined;
+  outcome?: string | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+  /** Entries before this sequence number (paging backwards). */
+  before?: number | undefined;
+  limit?: number | undefined;
+}
+
+export interface AuditListEntry {
+  seq: number;
+  time: string;
+  actor: string;
+  actorType: string;
+  sourceIp: string;
+  userAgent: string;
+  action: string;
+  resource: string;
+  outcome: string;
+  requestId: string;
+  details: unknown;
+}
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (ch) => `\\${ch}`);
+}
+
+/** Newest first. `action` matches exactly or as a prefix ending in a dot (`secrets` matches `secrets.read`). */
+export async function listAudit(db: Db, filter: AuditFilter): Promise<AuditListEntry[]> {
+  let query = db
+    .selectFrom('audit_log')
+    .selectAll()
+    .orderBy('seq', 'desc')
+    .limit(Math.min(filter.limit ?? 100, 1000));
+  if (filter.actor !== undefined) query = query.where('actor', '=', filter.actor);
+  if (filter.action !== undefined) {
+    const action = filter.action;
+    query = query.where((eb) => eb.or([eb('action', '=', action), eb('action', 'like', `${escapeLike(action)}.%`)]));
+  }
+  if (filter.outcome !== undefined) query = query.where('outcome', '=', filter.outcome);
+  if (filter.path !== undefined) {
+    const path = filter.path === '/' ? '' : filter.path;
+    query = query.where((eb) =>
+      eb.or([
+        eb('resource', 'like', `%:${escapeLike(path)}`),
+        eb('resource', 'like', `%:${escapeLike(path)}/%`),
+        eb('resource', 'like', `%:${escapeLike(path)}#%`),
+        eb('resource', 'like', `%:${escapeLike(path)},%`),
+        eb('resource', 'like', `%:${escapeLike(path)} %`),
+      ]),
+    );
+  }
+  if (filter.since !== undefined) query = query.where('time', '>=', filter.since);
+  if (filter.until !== undefined) query = query.where('time', '<=', filter.until);
+  if (filter.before !== undefined) query = query.where('seq', '<', filter.before);
+  const rows = await query.execute();
+  return rows.map((r) => ({
+    seq: r.seq,
+    time: r.time,
+    actor: r.actor,
+    actorType: r.actor_type,
+    sourceIp: r.source_ip,
+    userAgent: r.user_agent,
+    action: r.action,
+    resource: r.resource,
+    outcome: r.outcome,
+    requestId: r.request_id,
+    details: JSON.parse(r.details) as unknown,
+  }));
+}

@@ -1,0 +1,83 @@
+import type { Context, MiddlewareHandler } from 'hono';
+import { AppError } from '../core/app-error.js';
+import type { AuditEntry, AuditLog, Outcome } from '../core/audit/audit-log.js';
+import type { TxAudit } from '../core/audit/tx-audit.js';
+import { errorBody } from './error-handler.js';
+import type { HttpEnv } from './http-env.js';
+
+function outcomeOf(status: number): Outcome {
+  if (status < 400) return 'success';
+  if (status === 403) return 'denied';
+  if (status >= 500) return 'error';
+  return 'failure';
+}
+
+function entryFor(c: Context<HttpEnv>, outcome: Outcome, details: Record<string, unknown>): AuditEntry {
+  const audit = c.get('audit');
+  const principal = c.get('principal') as HttpEnv['Variables']['principal'] | undefined;
+  return {
+    actor: principal?.actor ?? (audit.actor === undefined ? 'anonymous' : `${audit.actor.type}:${audit.actor.name}`),
+    actorType: principal?.type ?? audit.actor?.type ?? 'anonymous',
+    sourceIp: c.get('clientIp'),
+    userAgent: c.get('userAgent'),
+    action: audit.action,
+    resource: audit.resource,
+    outcome,
+    requestId: c.get('requestId'),
+    details,
+  };
+}
+
+/**
+ * Records every API request in the audit log: who, from where, what, outcome. A write appends its entry inside its
+ * own transaction (see `txAudit`); everything else is appended here, after the handler, and the response waits for
+ * the entry to be committed. If the entry cannot be stored, the client gets a 500 instead of the response: the log
+ * fails closed.
+ */
+export function auditMiddleware(auditLog: Pick<AuditLog, 'append' | 'published'>): MiddlewareHandler<HttpEnv> {
+  return async (c, next) => {
+    c.set('audit', { action: `${c.req.method} ${c.req.path}`, resource: c.req.path, details: {} });
+    await next();
+    const audit = c.get('audit');
+    if (audit.skip === true) return;
+    const status = c.res.status;
+    if (audit.records !== undefined && status < 300) {
+      auditLog.published(audit.records);
+      return;
+    }
+    const details = { ...audit.details };
+    if (status >= 400) {
+      const error = c.error instanceof AppError ? c.error : undefined;
+      details['status'] = status;
+      if (error !== undefined) {
+        details['code'] = error.code;
+        if (error.audit !== undefined) Object.assign(details, error.audit);
+      }
+    }
+    try {
+      await auditLog.append(entryFor(c, outcomeOf(status), details));
+    } catch (error) {
+      c.get('log').error({ err: error }, 'audit entry could not be stored; refusing the response');
+      c.res = new Response(
+        JSON.stringify(errorBody('INTERNAL', 'the request could not be recorded in the audit log', c.get('requestId'))),
+        { status: 500, headers: { 'content-type': 'application/json', 'x-request-id': c.get('requestId') } },
+      );
+    }
+  };
+}
+
+/** An audit hook for a service call: the entry joins the change's transaction. */
+export function txAudit(c: Context<HttpEnv>, auditLog: Pick<AuditLog, 'appendIn'>): TxAudit {
+  return async (trx, details) => {
+    const audit = c.get('audit');
+    audit.records = await auditLog.appendIn(trx, [entryFor(c, 'success', { ...audit.details, ...details })]);
+  };
+}
+
+/** Names the action and resource of the current request for the audit log. */
+export function auditAs(c: Context<HttpEnv>, action: string, resource: string, details?: Record<string, unknown>) {
+  const audit = c.get('audit');
+  audit.action = action;
+  audit.resource = resource;
+  if (details !== undefined) Object.assign(audit.details, details);
+}

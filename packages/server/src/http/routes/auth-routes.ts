@@ -1,0 +1,102 @@
+import { Hono, type Context } from 'hono';
+import { z } from 'zod';
+import { AppError } from '../../core/app-error.js';
+import type { IdentityService } from '../../core/auth/identity-service.js';
+import type { RateLimiter } from '../../core/auth/rate-limiter.js';
+import type { TokenService } from '../../core/auth/token-service.js';
+import type { UserService } from '../../core/auth/user-service.js';
+import { auditAs } from '../audit-middleware.js';
+import type { HttpEnv } from '../http-env.js';
+import { parseBody } from '../validate.js';
+
+export interface AuthRouteDeps {
+  identities: Pick<IdentityService, 'login'>;
+  users: Pick<UserService, 'login'>;
+  tokens: Pick<TokenService, 'get' | 'renew' | 'revoke'>;
+  limits: { loginPerIp: RateLimiter; loginPerName: RateLimiter };
+}
+
+const identityLogin = z.object({ clientId: z.string().max(100), clientSecret: z.string().max(200) });
+const userLogin = z.object({ name: z.string().max(64), password: z.string().max(1024) });
+
+/** Logins are limited per client address and per identity or user name; a refusal says when to retry. */
+function limit(c: Context<HttpEnv>, deps: AuthRouteDeps, name: string) {
+  for (const [limiter, key] of [
+    [deps.limits.loginPerIp, c.get('clientIp')],
+    [deps.limits.loginPerName, name],
+  ] as const) {
+    const taken = limiter.take(key);
+    if (!taken.ok) {
+      c.get('audit').skip = true;
+      c.header('retry-after', String(taken.retryAfter));
+      throw new AppError('RATE_LIMITED', `too many login attempts; retry in ${taken.retryAfter} s`, {
+        retryAfter: taken.retryAfter,
+      });
+    }
+  }
+}
+
+/** `/api/v1/auth`: logins (no token needed) and what a token can do about itself. */
+export function authRoutes(deps: AuthRouteDeps) {
+  const app = new Hono<HttpEnv>();
+
+  app.post('/login', async (c) => {
+    const body = await parseBody(c, identityLogin);
+    auditAs(c, 'auth.login', `identity:${body.clientId.slice(0, 40)}`);
+    limit(c, deps, `identity:${body.clientId}`);
+    const result = await deps.identities.login(body.clientId, body.clientSecret, c.get('clientIp'));
+    c.get('audit').actor = { type: 'identity', name: result.identity };
+    c.get('audit').details['tokenId'] = result.tokenId;
+    c.header('cache-control', 'no-store');
+    return c.json({
+      accessToken: result.accessToken,
+      tokenType: 'Bearer',
+      expiresIn: result.expiresIn,
+      maxTtl: result.maxTtl,
+      uses: result.uses,
+      identity: result.identity,
+    });
+  });
+
+  app.post('/user-login', async (c) => {
+    const body = await parseBody(c, userLogin);
+    auditAs(c, 'auth.user-login', `user:${body.name.slice(0, 64)}`);
+    c.get('audit').actor = { type: 'user', name: body.name.slice(0, 64) };
+    limit(c, deps, `user:${body.name}`);
+    const result = await deps.users.login(body.name, body.password);
+    c.get('audit').details['tokenId'] = result.tokenId;
+    c.header('cache-control', 'no-store');
+    return c.json({ token: result.token, tokenType: 'Bearer', expiresAt: result.expiresAt, user: result.user });
+  });
+
+  app.get('/token', async (c) => {
+    const principal = c.get('principal');
+    auditAs(c, 'auth.lookup-self', `token:${principal.tokenId}`);
+    const token = await deps.tokens.get(principal.tokenId);
+    return c.json({
+      token,
+      principal: {
+        type: principal.type,
+        name: principal.name,
+        actor: principal.actor,
+        policies: principal.policies.map((p) => p.name),
+      },
+    });
+  });
+
+  app.post('/token/renew', async (c) => {
+    const principal = c.get('principal');
+    auditAs(c, 'auth.renew', `token:${principal.tokenId}`);
+    const renewed = await deps.tokens.renew(principal.tokenId);
+    return c.json(renewed);
+  });
+
+  app.post('/token/revoke', async (c) => {
+    const principal = c.get('principal');
+    auditAs(c, 'auth.revoke-self', `token:${principal.tokenId}`);
+    await deps.tokens.revoke(principal.tokenId);
+    return c.body(null, 204);
+  });
+
+  return app;
+}

@@ -1,0 +1,49 @@
+import { createAuditLog } from './core/audit/audit-log.js';
+import { listAudit } from './core/audit/audit-query.js';
+import { verifyAuditChain } from './core/audit/audit-verify.js';
+import { createIdentityService } from './core/auth/identity-service.js';
+import { createTokenService } from './core/auth/token-service.js';
+import { createUserService } from './core/auth/user-service.js';
+import type { Clock } from './core/clock.js';
+import type { Keyring } from './core/crypto/keyring.js';
+import { createPolicyService } from './core/policy/policy-service.js';
+import { createProjectService } from './core/projects/project-service.js';
+import { createSecretService } from './core/secrets/secret-service.js';
+import type { Db } from './core/store/database.js';
+import type { SqlDialect } from './core/store/migrations.js';
+
+export interface ServicesDeps {
+  db: Db;
+  dialect: SqlDialect;
+  keyring: Keyring;
+  clock: Clock;
+  /** `DATA_DIR/audit.head`. */
+  auditHeadFile?: string | undefined;
+  auditSink?: ((line: string) => void) | undefined;
+}
+
+/** Wires every core service over one store (used by main.ts and by the tests, so both run the same graph). */
+export function createServices({ db, dialect, keyring, clock, auditHeadFile, auditSink }: ServicesDeps) {
+  const policies = createPolicyService({ db, clock });
+  const tokens = createTokenService({ db, keyring, clock, policies });
+  const users = createUserService({ db, clock, tokens, policies });
+  const identities = createIdentityService({ db, clock, keyring, tokens, policies });
+  const projects = createProjectService({ db, clock });
+  const secrets = createSecretService({ db, keyring, clock });
+  const auditLog = createAuditLog({
+    db,
+    dialect,
+    key: keyring.auditKey,
+    clock,
+    headFile: auditHeadFile,
+    sink: auditSink,
+  });
+  const audit = {
+    listAudit: (filter: Parameters<typeof listAudit>[1]) => listAudit(db, filter),
+    verifyAudit: (expect?: { seq: number; mac: string }) =>
+      verifyAuditChain(db, keyring.auditKey, { headFile: auditHeadFile, expect }),
+  };
+  return { policies, tokens, users, identities, projects, secrets, auditLog, audit };
+}
+
+export type Services = ReturnType<typeof createServices>;
