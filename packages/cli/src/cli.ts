@@ -20,10 +20,35 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   envs: { summary: 'list, create and delete environments of a project', load: () => import('./commands/envs.js') },
   folders: { summary: 'list folders and their revision history', load: () => import('./commands/folders.js') },
   init: { summary: 'write .keybox.json naming the project and environment', load: () => import('./commands/init.js') },
+  login: {
+    summary: 'sign in as a user (the session is kept in ~/.config/keybox)',
+    load: () => import('./commands/login.js'),
+  },
+  logout: { summary: 'end the login session', load: () => import('./commands/logout.js') },
+  whoami: { summary: 'show the current credential and its policies', load: () => import('./commands/whoami.js') },
+  identities: {
+    summary: 'machine identities: client ids, client secrets, policies',
+    load: () => import('./commands/identities.js'),
+  },
+  users: { summary: 'people: create, passwords, disable, policies', load: () => import('./commands/users.js') },
+  policies: {
+    summary: 'least-privilege policies: list, show, put, delete',
+    load: () => import('./commands/policies.js'),
+  },
+  tokens: { summary: 'static API tokens: create, list, revoke', load: () => import('./commands/tokens.js') },
+  audit: { summary: 'the tamper-evident audit log: list and verify', load: () => import('./commands/audit.js') },
   server: { summary: 'start the Keybox server', load: () => import('./commands/server.js') },
 };
 
-const ALIASES: Record<string, string> = { environments: 'envs', secret: 'secrets', project: 'projects' };
+const ALIASES: Record<string, string> = {
+  environments: 'envs',
+  secret: 'secrets',
+  project: 'projects',
+  identity: 'identities',
+  user: 'users',
+  policy: 'policies',
+  token: 'tokens',
+};
 
 function topHelp(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length)) + 2;
@@ -36,7 +61,8 @@ function topHelp(): string {
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}${c.summary}`),
     '',
     "Run `keybox <command> --help` for a command's options.",
-    'Connection: KEYBOX_ADDR (or SECRETS_API_URL) and KEYBOX_TOKEN (or SECRETS_API_TOKEN, KEYBOX_TOKEN_FILE).',
+    'Connection: KEYBOX_ADDR (or SECRETS_API_URL) and KEYBOX_TOKEN (or SECRETS_API_TOKEN, KEYBOX_TOKEN_FILE),',
+    'or KEYBOX_CLIENT_ID + KEYBOX_CLIENT_SECRET (a machine identity), or `keybox login`.',
     '',
   ].join('\n');
 }
@@ -90,7 +116,11 @@ export function report(error: unknown, forced?: number): number {
 function hintFor(code: string, details: Record<string, unknown> | undefined): string | undefined {
   switch (code) {
     case 'UNAUTHENTICATED':
-      return 'check KEYBOX_TOKEN (or SECRETS_API_TOKEN / KEYBOX_TOKEN_FILE): it was rejected';
+      return 'the credential was rejected: check KEYBOX_TOKEN (SECRETS_API_TOKEN, KEYBOX_TOKEN_FILE) or KEYBOX_CLIENT_ID/SECRET, or keybox login again';
+    case 'FORBIDDEN':
+      return 'your policies do not allow this: see keybox whoami';
+    case 'RATE_LIMITED':
+      return 'too many attempts from here; wait and retry';
     case 'UNREACHABLE':
     case 'TIMEOUT':
       return 'is the server running? check KEYBOX_ADDR';

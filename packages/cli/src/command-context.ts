@@ -1,6 +1,6 @@
 import type { KeyboxClient } from '@keybox/sdk';
 import { str, strs, type OptionSpec, type Values } from './args.js';
-import { connect, resolveConnection } from './config/connection.js';
+import { openClient, resolveConnection } from './config/connection.js';
 import { findProjectFile, type ProjectFile } from './config/project-file.js';
 import { resolveScope, type Scope } from './config/scope.js';
 
@@ -33,21 +33,27 @@ export interface CommandContext {
 }
 
 /** Resolves scope and connection from flags, environment and `.keybox.json`. */
-export function scopedContext(values: Values, options: { timeoutMs?: number } = {}): CommandContext {
+export async function scopedContext(values: Values, options: { timeoutMs?: number } = {}): Promise<CommandContext> {
   const projectFile = findProjectFile(process.cwd());
   const scope = resolveScope(
     { project: str(values, 'project'), env: str(values, 'env'), paths: strs(values, 'path') },
     process.env,
     projectFile,
   );
-  const client = connect(resolveConnection({ addr: str(values, 'addr') }, process.env, projectFile), options.timeoutMs);
+  const client = await openClient(
+    resolveConnection({ addr: str(values, 'addr') }, process.env, projectFile),
+    options.timeoutMs,
+  );
   return { scope, client, projectFile };
 }
 
 /** A client without a project scope (for `projects` and `envs`). */
-export function clientOnly(values: Values): { client: KeyboxClient; projectFile: ProjectFile | undefined } {
+export async function clientOnly(
+  values: Values,
+): Promise<{ client: KeyboxClient; projectFile: ProjectFile | undefined }> {
   const projectFile = findProjectFile(process.cwd());
-  return { client: connect(resolveConnection({ addr: str(values, 'addr') }, process.env, projectFile)), projectFile };
+  const client = await openClient(resolveConnection({ addr: str(values, 'addr') }, process.env, projectFile));
+  return { client, projectFile };
 }
 
 /** The environment-scoped API prefix for a scope. */

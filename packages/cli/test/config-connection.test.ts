@@ -71,7 +71,7 @@ describe('connection settings', () => {
     const result = kb(['secrets', 'list', ...scope], { KEYBOX_ADDR: server.url, KEYBOX_TOKEN: wrong });
     expect(result.status).toBe(1);
     expect(result.stderr).toContain('[UNAUTHENTICATED]');
-    expect(result.stderr).toContain('hint: check KEYBOX_TOKEN');
+    expect(result.stderr).toContain('check KEYBOX_TOKEN');
     expect(result.stderr).not.toContain('wrong-token-canary');
   });
 

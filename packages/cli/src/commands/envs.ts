@@ -73,7 +73,7 @@ export function run(argv: string[]) {
         summary: listSpec.summary,
         async run(args) {
           const { values } = parseCommand(listSpec, args);
-          const { client } = clientOnly(values);
+          const { client } = await clientOnly(values);
           const res = await client.request<{ environments: EnvironmentInfo[] }>('GET', envsPath(projectOf(values)));
           if (bool(values, 'json')) return printJson(res);
           printTable(
@@ -88,7 +88,7 @@ export function run(argv: string[]) {
           const { values, positionals } = parseCommand(createSpec, args);
           const slug = one(positionals);
           const project = projectOf(values);
-          const { client } = clientOnly(values);
+          const { client } = await clientOnly(values);
           const res = await client.request<{ environment: EnvironmentInfo }>('POST', envsPath(project), {
             body: { slug, name: str(values, 'name') },
           });
@@ -102,7 +102,7 @@ export function run(argv: string[]) {
           const { values, positionals } = parseCommand(renameSpec, args);
           if (positionals.length !== 2) throw usageError('give the environment slug and the new name');
           const project = projectOf(values);
-          const { client } = clientOnly(values);
+          const { client } = await clientOnly(values);
           const res = await client.request<{ environment: EnvironmentInfo }>(
             'PATCH',
             envsPath(project, positionals[0]),
@@ -118,7 +118,7 @@ export function run(argv: string[]) {
           const { values, positionals } = parseCommand(deleteSpec, args);
           const slug = one(positionals);
           const project = projectOf(values);
-          const { client } = clientOnly(values);
+          const { client } = await clientOnly(values);
           await client.request('DELETE', envsPath(project, slug), {
             query: { force: bool(values, 'force') ? 'true' : undefined },
           });

@@ -37,7 +37,7 @@ export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommand(spec, argv);
   const format = (str(values, 'format') ?? 'dotenv') as Format;
   if (!FORMATS.includes(format)) throw usageError(`--format must be one of ${FORMATS.join(', ')}`);
-  const { scope, client } = scopedContext(values);
+  const { scope, client } = await scopedContext(values);
   const bulk = await client.bulkRead({
     project: scope.project,
     env: scope.env,

@@ -28,7 +28,7 @@ export function run(argv: string[]) {
         summary: listSpec.summary,
         async run(args) {
           const { values } = parseCommand(listSpec, args);
-          const { scope, client } = scopedContext(values);
+          const { scope, client } = await scopedContext(values);
           const res = await client.request<{ folders: FolderInfo[] }>('GET', `${envPrefix(scope)}/folders`, {
             query: { path: singlePath(scope) },
           });
@@ -43,7 +43,7 @@ export function run(argv: string[]) {
         summary: historySpec.summary,
         async run(args) {
           const { values } = parseCommand(historySpec, args);
-          const { scope, client } = scopedContext(values);
+          const { scope, client } = await scopedContext(values);
           const res = await client.request<{ revisions: FolderRevisionInfo[] }>(
             'GET',
             `${envPrefix(scope)}/folders/history`,

@@ -69,7 +69,7 @@ export function run(argv: string[]) {
         summary: listSpec.summary,
         async run(args) {
           const { values } = parseCommand(listSpec, args);
-          const { client } = clientOnly(values);
+          const { client } = await clientOnly(values);
           const res = await client.request<{ projects: ProjectInfo[] }>('GET', '/api/v1/projects');
           show(res.projects, bool(values, 'json'));
         },
@@ -83,7 +83,7 @@ export function run(argv: string[]) {
             ?.split(',')
             .map((s) => s.trim())
             .filter((s) => s !== '');
-          const { client } = clientOnly(values);
+          const { client } = await clientOnly(values);
           const res = await client.request<{ project: ProjectInfo }>('POST', '/api/v1/projects', {
             body: { slug, name: str(values, 'name'), environments: envs },
           });
@@ -95,7 +95,7 @@ export function run(argv: string[]) {
         summary: getSpec.summary,
         async run(args) {
           const { values, positionals } = parseCommand(getSpec, args);
-          const { client } = clientOnly(values);
+          const { client } = await clientOnly(values);
           const res = await client.request<{ project: ProjectInfo }>(
             'GET',
             projectPath(one(positionals, 'project slug')),
@@ -108,7 +108,7 @@ export function run(argv: string[]) {
         async run(args) {
           const { values, positionals } = parseCommand(renameSpec, args);
           if (positionals.length !== 2) throw usageError('give the project slug and the new name');
-          const { client } = clientOnly(values);
+          const { client } = await clientOnly(values);
           const res = await client.request<{ project: ProjectInfo }>('PATCH', projectPath(positionals[0] as string), {
             body: { name: positionals[1] },
           });
@@ -120,7 +120,7 @@ export function run(argv: string[]) {
         async run(args) {
           const { values, positionals } = parseCommand(deleteSpec, args);
           const slug = one(positionals, 'project slug');
-          const { client } = clientOnly(values);
+          const { client } = await clientOnly(values);
           await client.request('DELETE', projectPath(slug), {
             query: { force: bool(values, 'force') ? 'true' : undefined },
           });

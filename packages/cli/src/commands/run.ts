@@ -83,7 +83,7 @@ export async function run(argv: string[]): Promise<number> {
     return resolved.exitCode;
   }
 
-  const { scope, client } = scopedContext(values, timeout === undefined ? {} : { timeoutMs: timeout * 1000 });
+  const { scope, client } = await scopedContext(values, timeout === undefined ? {} : { timeoutMs: timeout * 1000 });
   const fetched = await client.bulkRead({
     project: scope.project,
     env: scope.env,

@@ -144,7 +144,7 @@ export function run(argv: string[]) {
           if (expected !== undefined && positionals.length !== 1)
             throw usageError('--if-version applies to one secret');
           const assignments = await parseAssignments(positionals, readAllStdin);
-          const { scope, client } = scopedContext(values);
+          const { scope, client } = await scopedContext(values);
           const changes: SecretChange[] = assignments.map((a) => ({ ...a, ifVersion: expected }));
           const result = await client.request<BatchResult>('POST', `${envPrefix(scope)}/secrets`, {
             query: { path: singlePath(scope) },
@@ -158,7 +158,7 @@ export function run(argv: string[]) {
         async run(args) {
           const { values, positionals } = parseCommand(specs.get, args);
           const name = secretName(one(positionals, 'secret name'));
-          const { scope, client } = scopedContext(values);
+          const { scope, client } = await scopedContext(values);
           const res = await client.request<{ secret: SecretWithValue }>(
             'GET',
             `${envPrefix(scope)}/secrets/${encodeURIComponent(name)}`,
@@ -172,7 +172,7 @@ export function run(argv: string[]) {
         summary: specs.list.summary,
         async run(args) {
           const { values } = parseCommand(specs.list, args);
-          const { scope, client } = scopedContext(values);
+          const { scope, client } = await scopedContext(values);
           const recursive = bool(values, 'recursive');
           const res = await client.request<{ secrets: SecretMeta[] }>('GET', `${envPrefix(scope)}/secrets`, {
             query: {
@@ -231,7 +231,7 @@ export function run(argv: string[]) {
           const expected = int(values, 'if-version');
           if (expected !== undefined && positionals.length !== 1)
             throw usageError('--if-version applies to one secret');
-          const { scope, client } = scopedContext(values);
+          const { scope, client } = await scopedContext(values);
           const result = await client.request<BatchResult>('POST', `${envPrefix(scope)}/secrets`, {
             query: { path: singlePath(scope) },
             body: {
@@ -247,7 +247,7 @@ export function run(argv: string[]) {
         async run(args) {
           const { values, positionals } = parseCommand(specs.history, args);
           const name = secretName(one(positionals, 'secret name'));
-          const { scope, client } = scopedContext(values);
+          const { scope, client } = await scopedContext(values);
           const res = await client.request<{ versions: SecretVersionInfo[] }>(
             'GET',
             `${envPrefix(scope)}/secrets/${encodeURIComponent(name)}/versions`,
@@ -279,7 +279,7 @@ export function run(argv: string[]) {
           const toVersion = int(values, 'to-version');
           const toRevision = int(values, 'to-revision');
           const toTime = str(values, 'to-time');
-          const { scope, client } = scopedContext(values);
+          const { scope, client } = await scopedContext(values);
           if (positionals.length > 0) {
             const name = secretName(one(positionals, 'secret name'));
             if (toVersion === undefined) throw usageError('rolling back a secret needs --to-version N');
@@ -309,7 +309,7 @@ export function run(argv: string[]) {
           const name = secretName(one(positionals, 'secret name'));
           const version = int(values, 'version');
           if (version === undefined) throw usageError('--version N is required');
-          const { scope, client } = scopedContext(values);
+          const { scope, client } = await scopedContext(values);
           await client.request(
             'POST',
             `${envPrefix(scope)}/secrets/${encodeURIComponent(name)}/versions/${version}/destroy`,
@@ -336,7 +336,7 @@ export function run(argv: string[]) {
           const { parseDotenv } = await import('../secrets/dotenv-format.js');
           const entries = parseDotenv(text, file);
           if (entries.length === 0) throw new CliError('INVALID_INPUT', `${file} holds no variables`);
-          const { scope, client } = scopedContext(values);
+          const { scope, client } = await scopedContext(values);
           const path = singlePath(scope);
           if (bool(values, 'dry-run')) {
             const current = await client

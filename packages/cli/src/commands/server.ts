@@ -11,7 +11,7 @@ export const spec: CommandSpec = {
     'KEYBOX_MASTER_KEY or --master-key-file supplies the key. The first admin token is printed once, to stderr.',
     'Listens on 127.0.0.1 by default; a non-loopback address needs --tls-cert/--tls-key or --insecure-listen.',
     'Environment: KEYBOX_DATA_DIR, KEYBOX_LISTEN, KEYBOX_MASTER_KEY, KEYBOX_MASTER_KEY_FILE, KEYBOX_TLS_CERT,',
-    'KEYBOX_TLS_KEY, KEYBOX_LOG_LEVEL (flags win).',
+    'KEYBOX_TLS_KEY, KEYBOX_TLS_CLIENT_CA, KEYBOX_AUDIT_FILE, KEYBOX_LOG_LEVEL (flags win).',
   ],
   options: {
     'data-dir': { type: 'string', value: 'DIR', description: 'where the store and root key live (default ./.keybox)' },
@@ -25,6 +25,12 @@ export const spec: CommandSpec = {
     },
     'tls-cert': { type: 'string', value: 'FILE', description: 'TLS certificate chain (PEM)' },
     'tls-key': { type: 'string', value: 'FILE', description: 'TLS private key (PEM)' },
+    'tls-client-ca': { type: 'string', value: 'FILE', description: 'require client certificates from this CA (mTLS)' },
+    'audit-file': {
+      type: 'string',
+      value: 'FILE',
+      description: 'also append audit entries as JSON lines to FILE (0600), - for stdout',
+    },
     'insecure-listen': { type: 'boolean', description: 'allow a non-loopback address without TLS' },
     'log-level': { type: 'string', value: 'LEVEL', description: 'fatal, error, warn, info (default), debug' },
   },
@@ -49,6 +55,8 @@ export async function run(argv: string[]): Promise<number | undefined> {
     initTokenFile: str(values, 'init-token-file'),
     tlsCert: pick('tls-cert', 'KEYBOX_TLS_CERT'),
     tlsKey: pick('tls-key', 'KEYBOX_TLS_KEY'),
+    tlsClientCa: pick('tls-client-ca', 'KEYBOX_TLS_CLIENT_CA'),
+    auditFile: pick('audit-file', 'KEYBOX_AUDIT_FILE'),
     insecureListen: bool(values, 'insecure-listen'),
     logLevel: pick('log-level', 'KEYBOX_LOG_LEVEL'),
   });

@@ -16,7 +16,7 @@ export const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIG
 export function superviseChild(file: string, argv: readonly string[], env: Record<string, string>): Promise<number> {
   const [argv0, ...args] = argv;
   const ownGroup = !isatty(0);
-  let childPid: number | undefined;
+  let childPid: number | undefined = undefined;
 
   // Handlers go in before the child exists: a SIGTERM that arrives while it starts must be forwarded to it, not
   // kill keybox and leave the child orphaned. (A signal is handled on a later event-loop turn, after spawn().)

@@ -11,6 +11,9 @@ export interface ClientOptions {
   token?: string | undefined;
   /** Extra CA certificates (PEM) to trust, e.g. the contents of `KEYBOX_CACERT`. */
   caCert?: string | Buffer | undefined;
+  /** A client certificate and key (PEM) for servers that require mutual TLS. */
+  clientCert?: string | Buffer | undefined;
+  clientKey?: string | Buffer | undefined;
   /** Whole-request timeout. Default 30 s. */
   timeoutMs?: number | undefined;
   userAgent?: string | undefined;
@@ -91,6 +94,7 @@ export function createKeyboxClient(options: ClientOptions) {
           method,
           headers,
           ...(isHttps && options.caCert !== undefined ? { ca: options.caCert } : {}),
+          ...(isHttps && options.clientCert !== undefined ? { cert: options.clientCert, key: options.clientKey } : {}),
         },
         (res: IncomingMessage) => {
           const chunks: Buffer[] = [];
@@ -154,7 +158,27 @@ export function createKeyboxClient(options: ClientOptions) {
     return { notModified: false, etag, data: parseJson<BulkReadResponse>(res) };
   }
 
-  return { addr: base.origin, raw, request, bulkRead };
+  /**
+   * Exchanges a machine identity's client id and secret for a short-lived access token (`POST /api/v1/auth/login`).
+   * Use the token with a new client: `createKeyboxClient({ ...options, token: accessToken })`.
+   */
+  async function login(clientId: string, clientSecret: string): Promise<AccessToken> {
+    return request<AccessToken>('POST', '/api/v1/auth/login', { body: { clientId, clientSecret } });
+  }
+
+  return { addr: base.origin, raw, request, bulkRead, login };
+}
+
+/** What `POST /api/v1/auth/login` returns. */
+export interface AccessToken {
+  accessToken: string;
+  tokenType: 'Bearer';
+  /** Seconds until the token expires (renewable up to `maxTtl`). */
+  expiresIn: number;
+  maxTtl: number;
+  /** 0: unlimited. */
+  uses: number;
+  identity: string;
 }
 
 export type KeyboxClient = ReturnType<typeof createKeyboxClient>;

@@ -164,7 +164,7 @@ export function createIdentityService({ db, clock, keyring, tokens, policies }: 
       },
       (created) => ({ clientId, secretId: created.secretId, policies: input.policies ?? [] }),
     );
-    return { identity: await info(await find(name)), ...secret };
+    return { identity: await info(await find(name)), clientId, ...secret };
   }
 
   async function update(name: string, input: IdentityInput & { disabled?: boolean | undefined }, audit?: TxAudit) {

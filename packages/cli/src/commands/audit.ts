@@ -1,0 +1,128 @@
+import { bool, int, parseCommand, str, type CommandSpec } from '../args.js';
+import { clientOnly, CONNECTION_OPTIONS, JSON_OPTION } from '../command-context.js';
+import { usageError } from '../errors.js';
+import { formatTime, printJson, printLine, printTable } from '../output/print.js';
+import { dispatch } from '../subcommands.js';
+
+interface Entry {
+  seq: number;
+  time: string;
+  actor: string;
+  sourceIp: string;
+  action: string;
+  resource: string;
+  outcome: string;
+  requestId: string;
+  details: Record<string, unknown>;
+}
+interface Verify {
+  ok: boolean;
+  count: number;
+  head: { seq: number; mac: string };
+  problems: string[];
+}
+
+const common = { ...CONNECTION_OPTIONS, ...JSON_OPTION };
+const specs = {
+  list: {
+    name: 'keybox audit list',
+    usage: ['keybox audit list [--actor A] [--action X] [--path /p] [--outcome O] [--since T] [--until T] [--limit N]'],
+    summary: 'Show audit entries, newest first: who, from where, what, outcome (names and versions, never values).',
+    options: {
+      ...common,
+      actor: { type: 'string', value: 'A', description: 'e.g. identity:ci, user:alice, token:deploy' },
+      action: { type: 'string', value: 'X', description: 'e.g. secrets.read, or a prefix such as secrets' },
+      path: { type: 'string', value: '/PATH', description: 'a folder and what lies below it' },
+      outcome: { type: 'string', value: 'O', description: 'success, denied, failure or error' },
+      since: { type: 'string', value: 'TIME', description: 'ISO-8601' },
+      until: { type: 'string', value: 'TIME', description: 'ISO-8601' },
+      limit: { type: 'string', value: 'N', description: 'at most N entries (default 100)' },
+      before: { type: 'string', value: 'SEQ', description: 'entries before this sequence number (paging)' },
+    },
+  },
+  verify: {
+    name: 'keybox audit verify',
+    usage: ['keybox audit verify [--expect SEQ:MAC] [--json]'],
+    summary: 'Recompute the audit chain and report any edited, deleted, reordered, rewritten or missing entry.',
+    details: [
+      'Prints the chain head (sequence number and MAC): keep it somewhere else (a ticket, another system) and pass',
+      'it later as --expect SEQ:MAC to prove nothing was cut off or rewritten since. Exit 1 when the chain is broken.',
+    ],
+    options: { ...common, expect: { type: 'string', value: 'SEQ:MAC', description: 'a head recorded earlier' } },
+  },
+} satisfies Record<string, CommandSpec>;
+
+function summary(entry: Entry): string {
+  const d = entry.details;
+  const folders = d['folders'] as { path: string; secrets: unknown[] }[] | undefined;
+  if (folders !== undefined) return folders.map((f) => `${f.path} (${f.secrets.length})`).join(' ');
+  const secrets = d['secrets'] as unknown[][] | undefined;
+  if (secrets !== undefined) return secrets.map((s) => `${String(s[0])}@v${String(s[2])}`).join(' ');
+  const reason = d['reason'] ?? d['code'];
+  return typeof reason === 'string' ? reason : '';
+}
+
+export function run(argv: string[]) {
+  return dispatch(
+    'audit',
+    {
+      list: {
+        summary: specs.list.summary,
+        async run(args) {
+          const { values } = parseCommand(specs.list, args);
+          const { client } = await clientOnly(values);
+          const res = await client.request<{ entries: Entry[] }>('GET', '/api/v1/audit', {
+            query: {
+              actor: str(values, 'actor'),
+              action: str(values, 'action'),
+              path: str(values, 'path'),
+              outcome: str(values, 'outcome'),
+              since: str(values, 'since'),
+              until: str(values, 'until'),
+              limit: int(values, 'limit'),
+              before: int(values, 'before'),
+            },
+          });
+          if (bool(values, 'json')) return printJson(res);
+          printTable(
+            ['SEQ', 'TIME', 'ACTOR', 'FROM', 'ACTION', 'RESOURCE', 'OUTCOME', 'DETAILS'],
+            res.entries.map((e) => [
+              e.seq,
+              formatTime(e.time),
+              e.actor,
+              e.sourceIp || '-',
+              e.action,
+              e.resource,
+              e.outcome,
+              summary(e),
+            ]),
+          );
+        },
+      },
+      verify: {
+        summary: specs.verify.summary,
+        async run(args) {
+          const { values } = parseCommand(specs.verify, args);
+          const expect = str(values, 'expect');
+          const m = expect === undefined ? null : /^(\d+):([0-9a-f]{64})$/.exec(expect);
+          if (expect !== undefined && m === null)
+            throw usageError('--expect takes SEQ:MAC as printed by keybox audit verify');
+          const { client } = await clientOnly(values);
+          const res = await client.request<Verify>('GET', '/api/v1/audit/verify', {
+            query: { expectSeq: m?.[1], expectMac: m?.[2] },
+          });
+          if (bool(values, 'json')) printJson(res);
+          else {
+            printLine(
+              res.ok ? `audit chain intact: ${res.count} entries` : `audit chain BROKEN (${res.count} entries):`,
+            );
+            for (const p of res.problems) printLine(`  - ${p}`);
+            printLine(`head: ${res.head.seq}:${res.head.mac}`);
+          }
+          return res.ok ? 0 : 1;
+        },
+      },
+    },
+    argv,
+  );
+}

@@ -1,0 +1,199 @@
+import { bool, parseCommand, str, strs, type CommandSpec } from '../args.js';
+import { clientOnly, CONNECTION_OPTIONS, JSON_OPTION } from '../command-context.js';
+import { usageError } from '../errors.js';
+import { formatTime, note, printJson, printLine, printTable } from '../output/print.js';
+import { readSecretInput } from '../secrets/read-hidden.js';
+import { dispatch } from '../subcommands.js';
+
+interface User {
+  name: string;
+  admin: boolean;
+  policies: string[];
+  createdAt: string;
+  disabled: boolean;
+  lastLoginAt: string | null;
+}
+
+const common = { ...CONNECTION_OPTIONS, ...JSON_OPTION };
+const passwordDetails = [
+  'The password is read from the terminal without echo, or from stdin when it is not a terminal (at least 12',
+  'characters); it never goes in argv.',
+];
+
+const specs = {
+  create: {
+    name: 'keybox users create',
+    usage: ['keybox users create NAME [--admin] [--policy P ...]'],
+    summary: 'Create a user (for keybox login and the web UI).',
+    details: passwordDetails,
+    options: {
+      ...common,
+      admin: { type: 'boolean', description: 'attach the built-in admin policy' },
+      policy: { type: 'string', multiple: true, value: 'P', description: 'policy to attach' },
+    },
+    positionals: true,
+  },
+  list: { name: 'keybox users list', usage: ['keybox users list'], summary: 'List users.', options: common },
+  passwd: {
+    name: 'keybox users passwd',
+    usage: ['keybox users passwd NAME'],
+    summary: "Set a user's password (yours, or anyone's as an admin); their sessions end.",
+    details: passwordDetails,
+    options: common,
+    positionals: true,
+  },
+  disable: {
+    name: 'keybox users disable',
+    usage: ['keybox users disable NAME'],
+    summary: 'Disable a user and end their sessions.',
+    options: common,
+    positionals: true,
+  },
+  enable: {
+    name: 'keybox users enable',
+    usage: ['keybox users enable NAME'],
+    summary: 'Enable a user again.',
+    options: common,
+    positionals: true,
+  },
+  delete: {
+    name: 'keybox users delete',
+    usage: ['keybox users delete NAME'],
+    summary: 'Delete a user.',
+    options: CONNECTION_OPTIONS,
+    positionals: true,
+  },
+  attach: {
+    name: 'keybox users attach',
+    usage: ['keybox users attach NAME --policy P [--policy Q]'],
+    summary: 'Attach policies to a user.',
+    options: { ...common, policy: { type: 'string', multiple: true, value: 'P', description: 'policy' } },
+    positionals: true,
+  },
+  detach: {
+    name: 'keybox users detach',
+    usage: ['keybox users detach NAME --policy P'],
+    summary: 'Detach a policy from a user.',
+    options: { ...common, policy: { type: 'string', value: 'P', description: 'policy' } },
+    positionals: true,
+  },
+} satisfies Record<string, CommandSpec>;
+
+function one(positionals: string[]): string {
+  if (positionals.length !== 1) throw usageError('give exactly one user name');
+  return positionals[0] as string;
+}
+
+async function newPassword(name: string): Promise<string> {
+  const password = await readSecretInput(`New password for ${name}: `);
+  if (process.stdin.isTTY) {
+    const again = await readSecretInput('Again: ');
+    if (again !== password) throw usageError('the passwords differ');
+  }
+  return password;
+}
+
+const at = (name: string) => `/api/v1/users/${encodeURIComponent(name)}`;
+
+export function run(argv: string[]) {
+  const setDisabled = (disabled: boolean, spec: CommandSpec) => async (args: string[]) => {
+    const { values, positionals } = parseCommand(spec, args);
+    const name = one(positionals);
+    const { client } = await clientOnly(values);
+    const res = await client.request<{ user: User }>('PATCH', at(name), { body: { disabled } });
+    if (bool(values, 'json')) return printJson(res);
+    note(`${disabled ? 'disabled' : 'enabled'} user ${name}`);
+  };
+  return dispatch(
+    'users',
+    {
+      create: {
+        summary: specs.create.summary,
+        async run(args) {
+          const { values, positionals } = parseCommand(specs.create, args);
+          const name = one(positionals);
+          const password = await newPassword(name);
+          const { client } = await clientOnly(values);
+          const res = await client.request<{ user: User }>('POST', '/api/v1/users', {
+            body: { name, password, admin: bool(values, 'admin'), policies: strs(values, 'policy') },
+          });
+          if (bool(values, 'json')) return printJson(res);
+          note(
+            `created user ${name}${res.user.admin ? ' (admin)' : ''}; they sign in with: keybox login --user ${name}`,
+          );
+        },
+      },
+      list: {
+        summary: specs.list.summary,
+        async run(args) {
+          const { values } = parseCommand(specs.list, args);
+          const { client } = await clientOnly(values);
+          const res = await client.request<{ users: User[] }>('GET', '/api/v1/users');
+          if (bool(values, 'json')) return printJson(res);
+          printTable(
+            ['NAME', 'POLICIES', 'CREATED', 'LAST LOGIN'],
+            res.users.map((u) => [
+              u.disabled ? `${u.name} (disabled)` : u.name,
+              u.policies.join(','),
+              formatTime(u.createdAt),
+              u.lastLoginAt === null ? '-' : formatTime(u.lastLoginAt),
+            ]),
+          );
+        },
+      },
+      passwd: {
+        summary: specs.passwd.summary,
+        async run(args) {
+          const { values, positionals } = parseCommand(specs.passwd, args);
+          const name = one(positionals);
+          const password = await newPassword(name);
+          const { client } = await clientOnly(values);
+          await client.request('PATCH', at(name), { body: { password } });
+          note(`password changed for ${name}; their sessions have ended`);
+        },
+      },
+      disable: { summary: specs.disable.summary, run: setDisabled(true, specs.disable) },
+      enable: { summary: specs.enable.summary, run: setDisabled(false, specs.enable) },
+      delete: {
+        summary: specs.delete.summary,
+        async run(args) {
+          const { values, positionals } = parseCommand(specs.delete, args);
+          const name = one(positionals);
+          const { client } = await clientOnly(values);
+          await client.request('DELETE', at(name));
+          note(`deleted user ${name}`);
+        },
+      },
+      attach: {
+        summary: specs.attach.summary,
+        async run(args) {
+          const { values, positionals } = parseCommand(specs.attach, args);
+          const policies = strs(values, 'policy');
+          if (policies.length === 0) throw usageError('--policy is required');
+          const { client } = await clientOnly(values);
+          const res = await client.request<{ policies: string[] }>('POST', `${at(one(positionals))}/policies`, {
+            body: { policies },
+          });
+          if (bool(values, 'json')) return printJson(res);
+          printLine(`policies: ${res.policies.join(', ')}`);
+        },
+      },
+      detach: {
+        summary: specs.detach.summary,
+        async run(args) {
+          const { values, positionals } = parseCommand(specs.detach, args);
+          const policy = str(values, 'policy');
+          if (policy === undefined) throw usageError('--policy is required');
+          const { client } = await clientOnly(values);
+          const res = await client.request<{ policies: string[] }>(
+            'DELETE',
+            `${at(one(positionals))}/policies/${encodeURIComponent(policy)}`,
+          );
+          if (bool(values, 'json')) return printJson(res);
+          printLine(`policies: ${res.policies.join(', ') || '(none)'}`);
+        },
+      },
+    },
+    argv,
+  );
+}
