@@ -1,9 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import type { TestServer } from './keybox.js';
 
-/** A value that must never show up outside the child's environment. */
+/**
+ * Values that must never show up outside the child's environment. Every server started by `startServer` checks,
+ * when it stops, that none of them is in its stderr or in any file of its data dir (the store keeps values
+ * encrypted, and audit entries carry names, never values).
+ */
+export const canaries = new Set<string>();
+
 export function canary(label = 'CANARY'): string {
-  return `${label}-${randomBytes(12).toString('hex')}`;
+  const value = `${label}-${randomBytes(12).toString('hex')}`;
+  canaries.add(value);
+  return value;
 }
 
 /** Calls the server's API directly (test setup, not under test here). */

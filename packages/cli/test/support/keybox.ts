@@ -1,8 +1,9 @@
 import { spawn, spawnSync, type SpawnOptions } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { canaries } from './fixtures.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The built launcher, exactly as users run it. */
@@ -76,12 +77,13 @@ export async function startServer(
     dataDir,
     pid: child.pid ?? 0,
     stderr: () => stderr,
-    stop(signal: NodeJS.Signals = 'SIGTERM') {
-      return new Promise<void>((done) => {
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      await new Promise<void>((done) => {
         if (child.exitCode !== null || child.signalCode !== null) return done();
         child.once('exit', () => done());
         child.kill(signal);
       });
+      assertNoCanary(stderr, dataDir);
     },
   };
 }
@@ -127,4 +129,18 @@ export function spawnKeybox(args: string[], options: SpawnOptions & { env?: Node
 
 export function tempDir(prefix = 'keybox-e2e-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Fails if a registered canary value is in the server's output or in any file of its data dir. */
+function assertNoCanary(stderr: string, dataDir: string): void {
+  const files: Buffer[] = [];
+  for (const name of readdirSync(dataDir)) {
+    const path = join(dataDir, name);
+    if (statSync(path).isFile()) files.push(readFileSync(path));
+  }
+  for (const value of canaries) {
+    if (stderr.includes(value)) throw new Error(`a canary value appeared in the server's stderr`);
+    const bytes = Buffer.from(value);
+    if (files.some((f) => f.includes(bytes))) throw new Error(`a canary value appeared in plain text in ${dataDir}`);
+  }
 }
