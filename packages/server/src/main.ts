@@ -91,6 +91,14 @@ export async function startServer(config: ServerConfig, io: ServerIo): Promise<R
   }
 
   const app = createApp({ ...services, logger, clock, version: SERVER_VERSION });
+  // Expired logins are kept a week (for lookups and the audit trail's token ids), then deleted, hourly.
+  const purgeTokens = () => {
+    const cutoff = new Date(clock.now().getTime() - 7 * 86400_000).toISOString();
+    services.tokens.purge(cutoff).catch((error: unknown) => logger.warn({ err: error }, 'token purge failed'));
+  };
+  purgeTokens();
+  const purgeTimer = setInterval(purgeTokens, 3600_000);
+  purgeTimer.unref();
   const tls = config.tlsCert !== undefined && config.tlsKey !== undefined;
   const server = createAdaptorServer({
     fetch: app.fetch,
@@ -142,6 +150,7 @@ export async function startServer(config: ServerConfig, io: ServerIo): Promise<R
     url,
     adminToken,
     close() {
+      clearInterval(purgeTimer);
       closing ??= new Promise<void>((done) => {
         server.close(() => done());
         if ('closeIdleConnections' in server) server.closeIdleConnections();

@@ -258,6 +258,19 @@ export function createTokenService({ db, keyring, clock, policies }: TokenServic
     return (await query.execute()).map(toInfo);
   }
 
+  /**
+   * Deletes session and access tokens that expired or were revoked before `cutoff` (every login makes one, so
+   * they would pile up). Static API tokens are kept: their metadata is the record of who had access.
+   */
+  async function purge(cutoff: string): Promise<number> {
+    const result = await db
+      .deleteFrom('api_tokens')
+      .where('kind', 'in', ['session', 'access'])
+      .where((eb) => eb.or([eb('expires_at', '<', cutoff), eb('revoked_at', '<', cutoff)]))
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
   async function count(): Promise<number> {
     const row = await db
       .selectFrom('api_tokens')
@@ -298,7 +311,7 @@ export function createTokenService({ db, keyring, clock, policies }: TokenServic
     );
   }
 
-  return { issue, create, authenticate, renew, revoke, revokeWhere, get, list, count };
+  return { issue, create, authenticate, renew, revoke, revokeWhere, get, list, purge, count };
 }
 
 export type TokenService = ReturnType<typeof createTokenService>;
