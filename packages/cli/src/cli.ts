@@ -20,6 +20,11 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   envs: { summary: 'list, create and delete environments of a project', load: () => import('./commands/envs.js') },
   folders: { summary: 'list folders and their revision history', load: () => import('./commands/folders.js') },
   init: { summary: 'write .keybox.json naming the project and environment', load: () => import('./commands/init.js') },
+  check: {
+    summary: "show each manifest item's presence and source (never values)",
+    load: () => import('./commands/check.js'),
+  },
+  manifest: { summary: 'draft or validate keybox.manifest.json', load: () => import('./commands/manifest.js') },
   login: {
     summary: 'sign in as a user (the session is kept in ~/.config/keybox)',
     load: () => import('./commands/login.js'),

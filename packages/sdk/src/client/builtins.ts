@@ -1,3 +1,4 @@
+import type * as Fs from 'node:fs';
 import type * as Http from 'node:http';
 import type * as Https from 'node:https';
 
@@ -17,4 +18,8 @@ export function loadHttp(): typeof Http {
 
 export function loadHttps(): typeof Https {
   return load('node:https') as typeof Https;
+}
+
+export function loadFs(): typeof Fs {
+  return load('node:fs') as typeof Fs;
 }

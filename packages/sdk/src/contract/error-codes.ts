@@ -24,6 +24,10 @@ export const CLIENT_ERROR_CODES = [
   'BAD_RESPONSE',
   'CONFIG_INVALID',
   'CREDENTIALS_MISSING',
+  /** `secrets.require(name)`: no source supplies a declared item. */
+  'SECRET_MISSING',
+  /** `secrets.get(name)` before `load()` finished, for an item only Keybox or the legacy store can supply. */
+  'NOT_LOADED',
 ] as const;
 
 export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];

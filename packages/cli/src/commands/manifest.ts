@@ -1,0 +1,100 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { MANIFEST_FILE, type SecretMeta } from '@keybox/sdk';
+import { bool, parseCommand, str, type CommandSpec } from '../args.js';
+import { envPrefix, JSON_OPTION, SCOPE_OPTIONS, scopedContext, singlePath } from '../command-context.js';
+import { CliError, usageError } from '../errors.js';
+import { isYamlFile, loadManifest } from '../manifest/load-manifest.js';
+import { note, printJson, printLine } from '../output/print.js';
+import { dispatch } from '../subcommands.js';
+
+const specs = {
+  init: {
+    name: 'keybox manifest init',
+    usage: ['keybox manifest init [--path /PATH] [--recursive] [--output FILE|-] [--force] [options]'],
+    summary: "Draft keybox.manifest.json from a folder's secret names (values are never fetched).",
+    details: [
+      'Every name becomes a required secret with an empty description: describe each, and mark settings that are',
+      'not secret with "secret": false. An --output ending in .yaml or .yml is written as YAML; - prints it.',
+    ],
+    options: {
+      ...SCOPE_OPTIONS,
+      recursive: { type: 'boolean', short: 'r', description: 'include the names in sub-folders' },
+      output: { type: 'string', short: 'o', value: 'FILE', description: `where to write (default ${MANIFEST_FILE})` },
+      force: { type: 'boolean', description: 'overwrite an existing file' },
+    },
+    examples: ['keybox manifest init --project shop --env prod --path /backend'],
+  },
+  validate: {
+    name: 'keybox manifest validate',
+    usage: ['keybox manifest validate [FILE] [--json]'],
+    summary: 'Check a manifest against the format @keybox/sdk reads, and list every issue.',
+    options: JSON_OPTION,
+    positionals: true,
+  },
+} satisfies Record<string, CommandSpec>;
+
+export function run(argv: string[]) {
+  return dispatch(
+    'manifest',
+    {
+      init: { summary: specs.init.summary, run: init },
+      validate: { summary: specs.validate.summary, run: validate },
+    },
+    argv,
+  );
+}
+
+async function init(argv: string[]): Promise<number> {
+  const { values } = parseCommand(specs.init, argv);
+  const output = str(values, 'output') ?? MANIFEST_FILE;
+  const target = output === '-' ? undefined : resolve(process.cwd(), output);
+  if (target !== undefined && existsSync(target) && !bool(values, 'force')) {
+    throw usageError(`${target} already exists`, 'pass --force to overwrite it');
+  }
+  const { scope, client } = await scopedContext(values);
+  const path = singlePath(scope);
+  // The list endpoint: names and versions only. A draft never needs a value.
+  const { secrets } = await client.request<{ secrets: SecretMeta[] }>('GET', `${envPrefix(scope)}/secrets`, {
+    query: { path, recursive: bool(values, 'recursive') ? 'true' : undefined },
+  });
+  const names = [...new Set(secrets.map((s) => s.name))].sort();
+  const items: Record<string, Record<string, unknown>> = {};
+  for (const name of names) {
+    // A stored NAME_FILE next to NAME would be read as NAME's file variable; keep the draft valid.
+    const fileClash = names.includes(`${name}_FILE`);
+    items[name] = { description: '', secret: true, required: true, ...(fileClash ? { file: false } : {}) };
+  }
+  const draft = { version: 1, items };
+  const yaml = target !== undefined && isYamlFile(target);
+  const text = yaml ? (await import('yaml')).stringify(draft) : `${JSON.stringify(draft, null, 2)}\n`;
+  if (target === undefined) {
+    process.stdout.write(text);
+    return 0;
+  }
+  try {
+    writeFileSync(target, text);
+  } catch (error) {
+    throw new CliError(
+      'CONFIG_INVALID',
+      `cannot write ${target} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
+  note(`wrote ${names.length} item(s) from ${scope.project}/${scope.env} ${path} to ${target}`);
+  note('describe each item, and mark settings that are not secret with "secret": false');
+  return 0;
+}
+
+async function validate(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommand(specs.validate, argv);
+  if (positionals.length > 1) throw usageError('give at most one manifest file');
+  const { file, manifest } = await loadManifest(positionals[0], process.cwd());
+  if (bool(values, 'json')) {
+    printJson({ file, valid: true, items: manifest.items });
+    return 0;
+  }
+  const secrets = manifest.items.filter((i) => i.secret).length;
+  const required = manifest.items.filter((i) => i.required).length;
+  printLine(`${file}: valid, ${manifest.items.length} item(s): ${secrets} secret, ${required} required`);
+  return 0;
+}
