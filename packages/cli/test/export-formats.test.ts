@@ -78,7 +78,8 @@ afterAll(async () => {
 });
 
 function exported(format: string, extra: string[] = []): string {
-  return ok(['export', ...scope, '--path', '/tricky', '--format', format, ...extra]).stdout;
+  // --no-expand: the corpus holds literal ${X} text, which is about format fidelity, not references.
+  return ok(['export', ...scope, '--path', '/tricky', '--no-expand', '--format', format, ...extra]).stdout;
 }
 
 describe('keybox export formats', () => {
@@ -87,7 +88,7 @@ describe('keybox export formats', () => {
   });
 
   it('uses dotenv when no format is given', () => {
-    expect(ok(['export', ...scope, '--path', '/tricky']).stdout).toBe(exported('dotenv'));
+    expect(ok(['export', ...scope, '--path', '/tricky', '--no-expand']).stdout).toBe(exported('dotenv'));
   });
 
   it('writes JSON that reads back exactly', () => {
@@ -155,7 +156,7 @@ describe('keybox export scope', () => {
 describe('keybox export --output', () => {
   it('writes a new file with mode 0600 and nothing on stdout', () => {
     const file = join(dir, 'new.env');
-    const result = ok(['export', ...scope, '--path', '/tricky', '--output', file]);
+    const result = ok(['export', ...scope, '--path', '/tricky', '--no-expand', '--output', file]);
     expect(result.stdout).toBe('');
     expect(result.stderr).toContain(`to ${file} (0600)`);
     expect(statSync(file).mode & 0o777).toBe(0o600);
@@ -166,7 +167,7 @@ describe('keybox export --output', () => {
     const file = join(dir, 'existing.env');
     writeFileSync(file, 'OLD=1\n');
     chmodSync(file, 0o644);
-    const result = ok(['export', ...scope, '--path', '/tricky', '--format', 'json', '-o', file]);
+    const result = ok(['export', ...scope, '--path', '/tricky', '--no-expand', '--format', 'json', '-o', file]);
     expect(result.stderr).toContain('(0600)');
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(values);
     expect((statSync(file).mode & 0o777).toString(8)).toBe('600');

@@ -5,6 +5,7 @@ import { bool, parseCommand, str, type CommandSpec } from '../args.js';
 import { scopedContext, SCOPE_OPTIONS } from '../command-context.js';
 import { CliError, usageError } from '../errors.js';
 import { note, warn } from '../output/print.js';
+import { expandScope } from '../run/expand-scope.js';
 import { formatDotenv, formatShell } from '../secrets/dotenv-format.js';
 
 const FORMATS = ['dotenv', 'json', 'yaml', 'shell'] as const;
@@ -29,6 +30,7 @@ export const spec: CommandSpec = {
     recursive: { type: 'boolean', short: 'r', description: 'include sub-folders (the deeper folder wins)' },
     format: { type: 'string', short: 'f', value: 'FORMAT', description: 'dotenv (default), json, yaml or shell' },
     output: { type: 'string', short: 'o', value: 'FILE', description: 'write to FILE (mode 0600) instead of stdout' },
+    'no-expand': { type: 'boolean', description: 'do not expand ${...} references in values' },
   },
   examples: ['keybox export --format dotenv > .env.local', 'eval "$(keybox export --format shell)"'],
 };
@@ -48,9 +50,9 @@ export async function run(argv: string[]): Promise<number> {
   const merged = mergeFolders(bulk.data.folders);
   for (const s of merged.shadowed)
     warn(`${s.name} is set in ${[...s.losers, s.winner].join(' and ')}; using ${s.winner}`);
-  const entries = [...merged.secrets.entries()]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([name, s]) => [name, s.value] as const);
+  const raw = new Map([...merged.secrets].map(([name, s]) => [name, s.value]));
+  const expanded = bool(values, 'no-expand') ? raw : await expandScope(raw, scope.project, client);
+  const entries = [...expanded.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
   let text: string;
   switch (format) {

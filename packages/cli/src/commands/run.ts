@@ -1,16 +1,28 @@
-import { formatInjected, INJECTED_ENV_VAR, mergeFolders } from '@keybox/sdk';
+import { formatInjected, INJECTED_ENV_VAR, mergeFolders, type InjectedSecret } from '@keybox/sdk';
 import { bool, int, parseCommand, str, strs, type CommandSpec } from '../args.js';
-import { scopedContext, SCOPE_OPTIONS } from '../command-context.js';
+import { SCOPE_OPTIONS } from '../command-context.js';
+import { resolveConnection } from '../config/connection.js';
+import { findProjectFile } from '../config/project-file.js';
+import { resolveScope } from '../config/scope.js';
+import { parseDuration } from '../duration.js';
 import { CliError, EXIT, usageError } from '../errors.js';
 import { warn, writeStderr } from '../output/print.js';
+import { cacheDir, openBundleCache } from '../run/bundle-cache.js';
 import { buildChildEnv, MAX_ENV_STRING } from '../run/child-env.js';
 import { execChild } from '../run/exec-child.js';
+import { expandScope } from '../run/expand-scope.js';
+import { fetchScope, formatAge, type Source } from '../run/fetch-scope.js';
+import { printPlan, type PlanRow } from '../run/plan.js';
 import { resolveCommand } from '../run/resolve-command.js';
 import { superviseChild } from '../run/supervise-child.js';
 
 export const spec: CommandSpec = {
   name: 'keybox run',
-  usage: ['keybox run [options] -- CMD [ARGS...]', 'keybox run [options] --command "SHELL STRING"'],
+  usage: [
+    'keybox run [options] -- CMD [ARGS...]',
+    'keybox run [options] --command "SHELL STRING"',
+    'keybox run [options] --dry-run',
+  ],
   summary: 'Fetch the secrets of a folder and start CMD with them in its environment.',
   details: [
     "The child's stdin, stdout and stderr are its own; keybox writes only to stderr, and only warnings.",
@@ -22,6 +34,11 @@ export const spec: CommandSpec = {
     'Secrets override inherited variables unless --preserve-env; PATH, HOME, KEYBOX_* and similar are never',
     'overwritten; LD_PRELOAD, NODE_OPTIONS and other code-loading variables need --allow-dangerous NAME.',
     'The child also gets KEYBOX_INJECTED: the injected names with their folder and version, never values.',
+    '',
+    'When the server cannot be reached (after retrying for --retry-for), keybox uses the encrypted copy of the',
+    'last successful fetch (~/.cache/keybox, readable only with the same token or client secret) and says how old',
+    'it is, then --fallback-env-file. A 401, 403 or 404 from the server deletes the copy and fails.',
+    'Values may refer to others: ${KEY}, ${env.KEY}, ${env./folder.KEY} ($${ for a literal ${); --no-expand.',
   ],
   options: {
     ...SCOPE_OPTIONS,
@@ -45,7 +62,30 @@ export const spec: CommandSpec = {
       description: 'allow injecting a code-loading variable such as NODE_OPTIONS',
     },
     'no-exec': { type: 'boolean', description: 'start the child as a subprocess and supervise it' },
-    timeout: { type: 'string', value: 'SECONDS', description: 'give up on the server after this long (default 30)' },
+    'no-expand': { type: 'boolean', description: 'do not expand ${...} references in values' },
+    'dry-run': {
+      type: 'boolean',
+      description: 'print what the child would get (names and sources, no values); run nothing',
+    },
+    json: { type: 'boolean', description: 'with --dry-run: the plan as JSON' },
+    offline: { type: 'boolean', description: 'use only the cached copy; do not contact the server' },
+    'no-cache': { type: 'boolean', description: 'neither read nor write the cached copy' },
+    'cache-max-age': {
+      type: 'string',
+      value: 'DURATION',
+      description: 'refuse a cached copy older than this (e.g. 24h)',
+    },
+    'retry-for': {
+      type: 'string',
+      value: 'DURATION',
+      description: 'keep retrying an unreachable server this long (default 10s)',
+    },
+    'fallback-env-file': {
+      type: 'string',
+      value: 'FILE',
+      description: 'dotenv file to use when neither server nor cache can',
+    },
+    timeout: { type: 'string', value: 'SECONDS', description: 'give up on one request after this long (default 30)' },
     quiet: { type: 'boolean', short: 'q', description: 'no warnings on stderr' },
   },
   positionals: true,
@@ -53,8 +93,16 @@ export const spec: CommandSpec = {
     'keybox run --project shop --env dev --path /backend -- node app.js',
     'keybox run --path /shared --path /backend --recursive -- ./start.sh',
     'keybox run --command "npm run migrate && npm start"',
+    'keybox run --dry-run --path /backend',
   ],
 };
+
+function describeSource(source: Source): string | undefined {
+  if (source.kind === 'cache')
+    return `${source.reason}; using the cached copy last confirmed ${formatAge(source.ageMs)} ago`;
+  if (source.kind === 'fallback') return `${source.reason}; using the local fallback file ${source.file}`;
+  return undefined;
+}
 
 export async function run(argv: string[]): Promise<number> {
   const split = argv.indexOf('--');
@@ -63,38 +111,62 @@ export async function run(argv: string[]): Promise<number> {
   );
   const { values, positionals } = parseCommand(spec, own);
   const shell = str(values, 'command');
+  const dryRun = bool(values, 'dry-run');
   let command = split === -1 ? [] : argv.slice(split + 1);
-  if (positionals.length > 0) {
-    throw usageError('put the command after --', 'keybox run [options] -- CMD [ARGS...]');
-  }
+  if (positionals.length > 0) throw usageError('put the command after --', 'keybox run [options] -- CMD [ARGS...]');
   if (shell !== undefined) {
     if (command.length > 0) throw usageError('give either --command or a command after --, not both');
     command = ['/bin/sh', '-c', shell];
   }
-  if (command.length === 0) throw usageError('no command to run', 'keybox run [options] -- CMD [ARGS...]');
-  const timeout = int(values, 'timeout');
+  if (command.length === 0 && !dryRun) throw usageError('no command to run', 'keybox run [options] -- CMD [ARGS...]');
   const quiet = bool(values, 'quiet');
 
   // Resolve the program first: PATH is never taken from secrets, so the answer cannot change, and a typo fails
   // without a round trip to the server.
-  const resolved = resolveCommand(command, process.env['PATH'], process.cwd());
-  if (!resolved.ok) {
+  const resolved = command.length === 0 ? undefined : resolveCommand(command, process.env['PATH'], process.cwd());
+  if (resolved !== undefined && !resolved.ok) {
     writeStderr(`keybox: ${resolved.message}\n`);
     return resolved.exitCode;
   }
 
-  const { scope, client } = await scopedContext(values, timeout === undefined ? {} : { timeoutMs: timeout * 1000 });
-  const fetched = await client.bulkRead({
-    project: scope.project,
-    env: scope.env,
-    paths: scope.paths,
-    recursive: bool(values, 'recursive'),
+  const projectFile = findProjectFile(process.cwd());
+  const scope = resolveScope(
+    { project: str(values, 'project'), env: str(values, 'env'), paths: strs(values, 'path') },
+    process.env,
+    projectFile,
+  );
+  const connection = resolveConnection({ addr: str(values, 'addr') }, process.env, projectFile);
+  const recursive = bool(values, 'recursive');
+  const credential = connection.client?.secret ?? connection.token;
+  const cacheMaxAge = str(values, 'cache-max-age');
+  const retryFor = str(values, 'retry-for');
+  const timeout = int(values, 'timeout');
+  const fetched = await fetchScope({
+    connection,
+    scope,
+    recursive,
+    cache:
+      bool(values, 'no-cache') || credential === undefined
+        ? undefined
+        : openBundleCache(cacheDir(process.env), { addr: connection.addr, ...scope, recursive }, credential),
+    offline: bool(values, 'offline'),
+    cacheMaxAgeMs: cacheMaxAge === undefined ? undefined : parseDuration(cacheMaxAge, 'cache-max-age') * 1000,
+    retryForMs: retryFor === undefined ? 10_000 : parseDuration(retryFor, 'retry-for') * 1000,
+    timeoutMs: timeout === undefined ? undefined : timeout * 1000,
+    fallbackEnvFile: str(values, 'fallback-env-file'),
   });
-  if (fetched.notModified) throw new CliError('BAD_RESPONSE', 'the server answered 304 to an unconditional read');
+  const sourceNote = describeSource(fetched.source);
+  if (sourceNote !== undefined && !quiet) warn(sourceNote);
 
-  const merged = mergeFolders(fetched.data.folders);
+  const merged = mergeFolders(fetched.folders);
+  const raw = new Map([...merged.secrets].map(([name, s]) => [name, s.value]));
+  const expanded = bool(values, 'no-expand') ? raw : await expandScope(raw, scope.project, fetched.client);
+  const secrets = new Map(
+    [...merged.secrets].map(([name, s]) => [name, { ...s, value: expanded.get(name) ?? s.value }]),
+  );
+
   const preserveFlag = str(values, 'preserve-env');
-  const child = buildChildEnv(process.env, merged.secrets, {
+  const child = buildChildEnv(process.env, secrets, {
     preserve:
       preserveFlag === undefined
         ? undefined
@@ -103,17 +175,38 @@ export async function run(argv: string[]): Promise<number> {
           : new Set(preserveFlag.split(',').map((s) => s.trim())),
     allowDangerous: new Set(strs(values, 'allow-dangerous').flatMap((v) => v.split(',').map((s) => s.trim()))),
   });
+
+  if (dryRun) {
+    const origin = fetched.source.kind === 'server' ? 'server' : fetched.source.kind;
+    const rows: PlanRow[] = [...secrets].map(([name, s]) => ({
+      name,
+      source: origin,
+      path: s.path,
+      version: s.version,
+      outcome: child.reserved.includes(name)
+        ? 'reserved: not overwritten'
+        : child.blocked.includes(name)
+          ? 'refused: needs --allow-dangerous'
+          : child.preserved.includes(name)
+            ? 'inherited value kept (--preserve-env)'
+            : 'injected',
+    }));
+    printPlan(rows, merged.shadowed, bool(values, 'json'));
+    return 0;
+  }
+
   if (child.blocked.length > 0) {
     throw new CliError(
       'CONFIG_INVALID',
       `refusing to inject ${child.blocked.join(', ')}: it changes how the child loads code`,
-      { hint: `if that is intended, pass --allow-dangerous ${child.blocked.join(',')}` },
+      {
+        hint: `if that is intended, pass --allow-dangerous ${child.blocked.join(',')}`,
+      },
     );
   }
   if (!quiet) {
-    for (const s of merged.shadowed) {
+    for (const s of merged.shadowed)
       warn(`${s.name} is set in ${[...s.losers, s.winner].join(' and ')}; using ${s.winner}`);
-    }
     if (child.reserved.length > 0) {
       warn(`not overwriting ${child.reserved.join(', ')} (reserved names are never taken from secrets)`);
     }
@@ -123,8 +216,10 @@ export async function run(argv: string[]): Promise<number> {
       throw new CliError('CONFIG_INVALID', `${name} is too large for an environment variable (limit 128 KiB)`);
     }
   }
-  child.env[INJECTED_ENV_VAR] = formatInjected({ project: scope.project, env: scope.env, secrets: child.injected });
+  const injected: Record<string, InjectedSecret> = child.injected;
+  child.env[INJECTED_ENV_VAR] = formatInjected({ project: scope.project, env: scope.env, secrets: injected });
 
+  if (resolved === undefined) return 0;
   // As PID 1 the child would inherit the init role: no reaping, and SIGTERM ignored without a handler.
   if (bool(values, 'no-exec') || process.pid === 1) {
     try {

@@ -110,13 +110,28 @@ export function keybox(
   return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** The test runner's environment without Keybox variables, plus `extra`. */
+let stateDir: string | undefined;
+
+/**
+ * The test runner's environment without Keybox variables, plus `extra`. The CLI's cache and login session go to a
+ * temp dir of this test file (XDG_CACHE_HOME, XDG_CONFIG_HOME), never to the real home directory.
+ */
 export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith('KEYBOX_') && !k.startsWith('SECRETS_API_')) env[k] = v;
+    if (!k.startsWith('KEYBOX_') && !k.startsWith('SECRETS_API_') && !k.startsWith('XDG_')) env[k] = v;
   }
-  return { ...env, ...extra };
+  if (stateDir === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'keybox-state-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    stateDir = dir;
+  }
+  return { ...env, XDG_CACHE_HOME: join(stateDir, 'cache'), XDG_CONFIG_HOME: join(stateDir, 'config'), ...extra };
+}
+
+/** Where cleanEnv() points XDG_CACHE_HOME (the run cache lives in `keybox/bundles` below it). */
+export function cacheHome(): string {
+  return cleanEnv()['XDG_CACHE_HOME'] as string;
 }
 
 export function serverEnv(server: Pick<TestServer, 'url' | 'token'>, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {

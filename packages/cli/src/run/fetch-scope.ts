@@ -1,0 +1,165 @@
+import { KeyboxError, isKeyboxError, type BulkFolder, type KeyboxClient } from '@keybox/sdk';
+import type { Connection } from '../config/connection.js';
+import { openClient } from '../config/connection.js';
+import type { Scope } from '../config/scope.js';
+import { CliError } from '../errors.js';
+import type { BundleCache } from './bundle-cache.js';
+
+/*
+ * How `run` gets its secrets, in order: the server (with bounded retries, and a conditional request when a cached
+ * copy exists), then the encrypted last-known-good cache, then a local dotenv fallback file. The server's refusal
+ * (401/403/404) is final and deletes the cache, so a revocation stays effective even offline.
+ */
+
+export type Source =
+  | { kind: 'server'; notModified: boolean }
+  | { kind: 'cache'; ageMs: number; reason: string }
+  | { kind: 'fallback'; file: string; reason: string };
+
+export interface Fetched {
+  folders: BulkFolder[];
+  source: Source;
+  /** The connected client (for fetching other scopes that references name); absent offline. */
+  client: KeyboxClient | undefined;
+}
+
+export interface FetchOptions {
+  connection: Connection;
+  scope: Scope;
+  recursive: boolean;
+  cache: BundleCache | undefined;
+  /** Use only the cache; never the network. */
+  offline: boolean;
+  /** Refuse a cached copy older than this. */
+  cacheMaxAgeMs: number | undefined;
+  /** Give up retrying after this long in total. */
+  retryForMs: number;
+  timeoutMs: number | undefined;
+  fallbackEnvFile: string | undefined;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+}
+
+/** Connection errors, timeouts and 5xx are worth another try; a 4xx is an answer. */
+export function isRetryable(error: unknown): boolean {
+  if (!isKeyboxError(error)) return false;
+  if (error.code === 'UNREACHABLE' || error.code === 'TIMEOUT') return true;
+  return error.status !== undefined && error.status >= 500;
+}
+
+function isRefusal(error: unknown): boolean {
+  return isKeyboxError(error) && (error.status === 401 || error.status === 403 || error.status === 404);
+}
+
+/** Exponential backoff with full jitter: 200 ms, 400 ms, 800 ms… (at most 5 s a wait), within `retryForMs`. */
+export async function withRetries<T>(
+  attempt: () => Promise<T>,
+  options: Pick<FetchOptions, 'retryForMs' | 'now' | 'sleep' | 'random'>,
+): Promise<T> {
+  const now = options.now ?? Date.now;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const random = options.random ?? Math.random;
+  const deadline = now() + options.retryForMs;
+  for (let n = 0; ; n++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      const wait = Math.round(random() * Math.min(5000, 200 * 2 ** n));
+      if (!isRetryable(error) || now() + wait > deadline) throw error;
+      await sleep(wait);
+    }
+  }
+}
+
+/** The cached copy, or why it cannot be used (undefined: there is none). */
+function fromCache(options: FetchOptions, reason: string): Fetched | { refused: string } | undefined {
+  if (options.cache === undefined) return undefined;
+  const read = options.cache.read();
+  if (!read.ok) {
+    return read.reason === 'absent'
+      ? undefined
+      : { refused: 'the cached copy was written with another token or client secret and cannot be read with this one' };
+  }
+  const ageMs = (options.now ?? Date.now)() - Date.parse(read.bundle.verifiedAt);
+  if (options.cacheMaxAgeMs !== undefined && ageMs > options.cacheMaxAgeMs) {
+    return { refused: `the cached copy was last confirmed ${formatAge(ageMs)} ago, more than --cache-max-age` };
+  }
+  return { folders: read.bundle.folders, source: { kind: 'cache', ageMs, reason }, client: undefined };
+}
+
+async function fromFallbackFile(file: string, reason: string): Promise<Fetched> {
+  const { readFileSync } = process.getBuiltinModule('node:fs');
+  const { parseDotenv } = await import('../secrets/dotenv-format.js');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new CliError(
+      'CONFIG_INVALID',
+      `${reason}, and the fallback file ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
+  const secrets = parseDotenv(text, file).map(({ name, value }) => ({ name, value, version: 0 }));
+  return {
+    folders: [{ path: file, revision: 0, secrets }],
+    source: { kind: 'fallback', file, reason },
+    client: undefined,
+  };
+}
+
+export async function fetchScope(options: FetchOptions): Promise<Fetched> {
+  if (options.offline) {
+    const cached = fromCache(options, '--offline');
+    if (cached !== undefined && !('refused' in cached)) return cached;
+    throw new CliError('UNREACHABLE', `--offline, and ${cached?.refused ?? 'there is no cached copy of this scope'}`, {
+      hint: 'run once with the server reachable to fill the cache',
+    });
+  }
+  const cached = options.cache?.read();
+  const etag = cached?.ok === true ? cached.bundle.etag : undefined;
+  let client: KeyboxClient | undefined;
+  try {
+    return await withRetries(async () => {
+      client ??= await openClient(options.connection, options.timeoutMs);
+      const result = await client.bulkRead(
+        {
+          project: options.scope.project,
+          env: options.scope.env,
+          paths: options.scope.paths,
+          recursive: options.recursive,
+        },
+        etag === undefined ? {} : { etag },
+      );
+      const verifiedAt = new Date((options.now ?? Date.now)()).toISOString();
+      if (result.notModified && cached?.ok === true) {
+        options.cache?.write({ ...cached.bundle, verifiedAt });
+        return { folders: cached.bundle.folders, source: { kind: 'server', notModified: true }, client };
+      }
+      if (result.notModified) throw new KeyboxError('BAD_RESPONSE', 'the server answered 304 without a cached copy');
+      options.cache?.write({ folders: result.data.folders, etag: result.etag, verifiedAt });
+      return { folders: result.data.folders, source: { kind: 'server', notModified: false }, client };
+    }, options);
+  } catch (error) {
+    if (isRefusal(error)) {
+      // Revoked, forbidden or gone: the cached copy must not outlive that.
+      options.cache?.remove();
+      throw error;
+    }
+    if (!isRetryable(error)) throw error;
+    const reason = (error as KeyboxError).message;
+    const cachedCopy = fromCache(options, reason);
+    if (cachedCopy !== undefined && !('refused' in cachedCopy)) return cachedCopy;
+    if (options.fallbackEnvFile !== undefined) return fromFallbackFile(options.fallbackEnvFile, reason);
+    if (cachedCopy !== undefined) throw new CliError('UNREACHABLE', `${reason}; ${cachedCopy.refused}`);
+    throw error;
+  }
+}
+
+export function formatAge(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  if (s < 172800) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86400)} days`;
+}
