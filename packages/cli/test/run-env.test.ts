@@ -134,6 +134,19 @@ describe('the child environment', () => {
     expect(lines(allowed.stdout)).toEqual({ NODE_OPTIONS: '--require /tmp/evil.js' });
   });
 
+  it("removes keybox's own credential from the child's environment unless --pass-credentials", () => {
+    const probe = [
+      'sh',
+      '-c',
+      'printf "%s|%s|%s" "${KEYBOX_TOKEN:-unset}" "${SECRETS_API_TOKEN:-unset}" "$KEYBOX_ADDR"',
+    ];
+    const env = serverEnv(server, { SECRETS_API_TOKEN: 'other' });
+    const stripped = keybox(['run', ...dev, '--path', '/backend', '--', ...probe], { env });
+    expect(stripped.stdout).toBe(`unset|unset|${server.url}`);
+    const passed = keybox(['run', ...dev, '--path', '/backend', '--pass-credentials', '--', ...probe], { env });
+    expect(passed.stdout).toBe(`${server.token}|other|${server.url}`);
+  });
+
   it('runs a shell string with --command', () => {
     const result = keybox(['run', ...dev, '--path', '/backend', '--command', 'printf "%s" "$DB_URL" && exit 5'], {
       env: serverEnv(server),

@@ -34,6 +34,8 @@ export const spec: CommandSpec = {
     'Secrets override inherited variables unless --preserve-env; PATH, HOME, KEYBOX_* and similar are never',
     'overwritten; LD_PRELOAD, NODE_OPTIONS and other code-loading variables need --allow-dangerous NAME.',
     'The child also gets KEYBOX_INJECTED: the injected names with their folder and version, never values.',
+    "keybox's own credential (KEYBOX_TOKEN, SECRETS_API_TOKEN, KEYBOX_CLIENT_SECRET and their _FILE forms) is",
+    "removed from the child's environment unless --pass-credentials.",
     '',
     'When the server cannot be reached (after retrying for --retry-for), keybox uses the encrypted copy of the',
     'last successful fetch (~/.cache/keybox, readable only with the same token or client secret) and says how old',
@@ -62,6 +64,10 @@ export const spec: CommandSpec = {
       description: 'allow injecting a code-loading variable such as NODE_OPTIONS',
     },
     'no-exec': { type: 'boolean', description: 'start the child as a subprocess and supervise it' },
+    'pass-credentials': {
+      type: 'boolean',
+      description: "keep keybox's own token or client secret in the child's environment (removed by default)",
+    },
     'no-expand': { type: 'boolean', description: 'do not expand ${...} references in values' },
     'dry-run': {
       type: 'boolean',
@@ -174,6 +180,7 @@ export async function run(argv: string[]): Promise<number> {
           ? 'all'
           : new Set(preserveFlag.split(',').map((s) => s.trim())),
     allowDangerous: new Set(strs(values, 'allow-dangerous').flatMap((v) => v.split(',').map((s) => s.trim()))),
+    passCredentials: bool(values, 'pass-credentials'),
   });
 
   if (dryRun) {

@@ -65,7 +65,18 @@ export function isReserved(name: string): boolean {
   return RESERVED_NAMES.has(name) || RESERVED_PREFIXES.some((p) => name.startsWith(p));
 }
 
+/** Keybox's own credentials: the child gets its secrets, not the key to all of them (unless --pass-credentials). */
+export const CREDENTIAL_NAMES = [
+  'KEYBOX_TOKEN',
+  'KEYBOX_TOKEN_FILE',
+  'SECRETS_API_TOKEN',
+  'KEYBOX_CLIENT_SECRET',
+  'KEYBOX_CLIENT_SECRET_FILE',
+] as const;
+
 export interface ChildEnvOptions {
+  /** Keep Keybox's credentials in the child's environment. */
+  passCredentials?: boolean;
   /** `--preserve-env`: `'all'` keeps every inherited variable; a set keeps those names. */
   preserve: 'all' | ReadonlySet<string> | undefined;
   allowDangerous: ReadonlySet<string>;
@@ -90,6 +101,7 @@ export function buildChildEnv(
 ): ChildEnv {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(inherited)) if (value !== undefined) env[key] = value;
+  if (options.passCredentials !== true) for (const name of CREDENTIAL_NAMES) delete env[name];
   const result: ChildEnv = { env, injected: {}, reserved: [], blocked: [], preserved: [] };
   for (const [name, secret] of secrets) {
     if (isReserved(name)) {

@@ -84,6 +84,8 @@ export async function startServer(
         child.kill(signal);
       });
       assertNoCanary(stderr, dataDir);
+      // A data dir the helper made is removed with the process, unless a later start may reuse it.
+      if (options.dataDir === undefined) cleanups.add(dataDir);
     },
   };
 }
@@ -111,6 +113,10 @@ export function keybox(
 }
 
 let stateDir: string | undefined;
+const cleanups = new Set<string>();
+process.once('exit', () => {
+  for (const dir of cleanups) rmSync(dir, { recursive: true, force: true });
+});
 
 /**
  * The test runner's environment without Keybox variables, plus `extra`. The CLI's cache and login session go to a
