@@ -64,21 +64,20 @@ export async function startServer(config: ServerConfig, io: ServerIo): Promise<R
   let adminToken: string | undefined;
   if ((await services.tokens.count()) === 0) {
     const initAudit: TxAudit = async (trx, details) => {
-      services.auditLog.published(
-        await services.auditLog.appendIn(trx, [
-          {
-            actor: 'system:init',
-            actorType: 'system',
-            sourceIp: '',
-            userAgent: '',
-            action: 'token.create',
-            resource: 'token:admin',
-            outcome: 'success',
-            requestId: 'init',
-            details,
-          },
-        ]),
-      );
+      const records = await services.auditLog.appendIn(trx, [
+        {
+          actor: 'system:init',
+          actorType: 'system',
+          sourceIp: '',
+          userAgent: '',
+          action: 'token.create',
+          resource: 'token:admin',
+          outcome: 'success',
+          requestId: 'init',
+          details,
+        },
+      ]);
+      return () => services.auditLog.published(records);
     };
     const created = await services.tokens.create(
       { name: 'admin', createdBy: 'init', policies: ['admin'] },

@@ -1,5 +1,6 @@
 import { bool, parseCommand, str, strs, type CommandSpec } from '../args.js';
 import { clientOnly, CONNECTION_OPTIONS, JSON_OPTION } from '../command-context.js';
+import { readSession } from '../config/session.js';
 import { usageError } from '../errors.js';
 import { formatTime, note, printJson, printLine, printTable } from '../output/print.js';
 import { readSecretInput } from '../secrets/read-hidden.js';
@@ -146,9 +147,12 @@ export function run(argv: string[]) {
         async run(args) {
           const { values, positionals } = parseCommand(specs.passwd, args);
           const name = one(positionals);
+          // Changing your own password (from your login session) needs the current one.
+          const self = readSession(process.env)?.user === name && process.env['KEYBOX_TOKEN'] === undefined;
+          const currentPassword = self ? await readSecretInput('Current password: ') : undefined;
           const password = await newPassword(name);
           const { client } = await clientOnly(values);
-          await client.request('PATCH', at(name), { body: { password } });
+          await client.request('PATCH', at(name), { body: { password, currentPassword } });
           note(`password changed for ${name}; their sessions have ended`);
         },
       },

@@ -41,10 +41,8 @@ export function auditMiddleware(auditLog: Pick<AuditLog, 'append' | 'published'>
     const audit = c.get('audit');
     if (audit.skip === true) return;
     const status = c.res.status;
-    if (audit.records !== undefined && status < 300) {
-      auditLog.published(audit.records);
-      return;
-    }
+    // A successful write recorded itself in its own transaction (and published the entry once committed).
+    if (audit.recorded === true && status < 300) return;
     const details = { ...audit.details };
     if (status >= 400) {
       const error = c.error instanceof AppError ? c.error : undefined;
@@ -66,11 +64,15 @@ export function auditMiddleware(auditLog: Pick<AuditLog, 'append' | 'published'>
   };
 }
 
-/** An audit hook for a service call: the entry joins the change's transaction. */
-export function txAudit(c: Context<HttpEnv>, auditLog: Pick<AuditLog, 'appendIn'>): TxAudit {
+/** An audit hook for a service call: the entry joins the change's transaction and is streamed after the commit. */
+export function txAudit(c: Context<HttpEnv>, auditLog: Pick<AuditLog, 'appendIn' | 'published'>): TxAudit {
   return async (trx, details) => {
     const audit = c.get('audit');
-    audit.records = await auditLog.appendIn(trx, [entryFor(c, 'success', { ...audit.details, ...details })]);
+    const records = await auditLog.appendIn(trx, [entryFor(c, 'success', { ...audit.details, ...details })]);
+    return () => {
+      audit.recorded = true;
+      auditLog.published(records);
+    };
   };
 }
 

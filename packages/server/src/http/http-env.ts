@@ -1,14 +1,13 @@
 import type { Logger } from 'pino';
 import type { Principal } from '../core/auth/principal.js';
-import type { AuditRecord } from '../core/audit/audit-log.js';
 
 /** What the audit middleware records for a request; routes fill in action, resource and details. */
 export interface AuditContext {
   action: string;
   resource: string;
   details: Record<string, unknown>;
-  /** Set when the route's own transaction already appended the entry (a write). */
-  records?: AuditRecord[];
+  /** Set once a write's own transaction committed its entry. */
+  recorded?: boolean;
   /** For unauthenticated routes (logins): who the request claims to be. */
   actor?: { name: string; type: 'user' | 'identity' };
   /** Not recorded (a rate-limited request: recording each would let anyone flood the log). */

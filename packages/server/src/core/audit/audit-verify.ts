@@ -80,6 +80,9 @@ export async function verifyAuditChain(
   if (stored !== undefined && (stored.seq !== lastSeq || !sameMac(stored.mac, head.mac))) {
     problems.push(`the head row says entry ${stored.seq} but the chain ends at ${lastSeq}`);
   }
+  if (options.headFile !== undefined && lastSeq > 0 && anchors[0]?.[1] === undefined) {
+    problems.push('the head file is missing: a cut-off tail could not be detected');
+  }
   for (const [label, anchor] of anchors) {
     if (anchor === undefined) continue;
     if (anchor.seq < 0) {

@@ -5,7 +5,10 @@ import type { Db } from '../store/database.js';
  * values). The HTTP layer passes one that appends the audit entry to the same transaction, so the change and its
  * entry are committed together or not at all.
  */
-export type TxAudit = (trx: Db, details?: Record<string, unknown>) => Promise<void>;
+export type TxAudit = (trx: Db, details?: Record<string, unknown>) => Promise<AfterCommit | void>;
+
+/** Run once the transaction has committed (e.g. streaming the entry to the SIEM file). */
+export type AfterCommit = () => void;
 
 /** Runs `work` in a transaction and records it with `audit` (if given) before the commit. */
 export function audited<T>(
@@ -14,9 +17,16 @@ export function audited<T>(
   work: (trx: Db) => Promise<T>,
   details?: (result: T) => Record<string, unknown>,
 ): Promise<T> {
-  return db.transaction().execute(async (trx) => {
-    const result = await work(trx);
-    if (audit !== undefined) await audit(trx, details?.(result));
-    return result;
-  });
+  let after: AfterCommit | void = undefined;
+  return db
+    .transaction()
+    .execute(async (trx) => {
+      const result = await work(trx);
+      if (audit !== undefined) after = await audit(trx, details?.(result));
+      return result;
+    })
+    .then((result) => {
+      after?.();
+      return result;
+    });
 }

@@ -103,6 +103,7 @@ export function createTokenService({ db, keyring, clock, policies }: TokenServic
         created_by: input.createdBy,
         expires_at: expiresAt,
         max_expires_at: at(input.maxTtlSeconds) ?? expiresAt,
+        ttl_seconds: input.ttlSeconds === undefined ? null : Math.round(input.ttlSeconds),
         uses_remaining: input.uses === undefined || input.uses === 0 ? null : input.uses,
         last_used_at: null,
         last_ip: null,
@@ -177,7 +178,8 @@ export function createTokenService({ db, keyring, clock, policies }: TokenServic
     const row = await db.selectFrom('api_tokens').selectAll().where('id', '=', tokenId).executeTakeFirst();
     if (row === undefined || row.revoked_at !== null) throw notFound('token not found');
     if (row.expires_at === null) return { expiresAt: null, capped: false };
-    const ttl = Date.parse(row.expires_at) - Date.parse(row.created_at);
+    const ttl =
+      row.ttl_seconds !== null ? row.ttl_seconds * 1000 : Date.parse(row.expires_at) - Date.parse(row.created_at);
     const wanted = clock.now().getTime() + ttl;
     const max = row.max_expires_at === null ? wanted : Date.parse(row.max_expires_at);
     const expiresAt = new Date(Math.min(wanted, max)).toISOString();
@@ -231,7 +233,7 @@ export function createTokenService({ db, keyring, clock, policies }: TokenServic
     return {
       id: r.id,
       name: r.name,
-      kind: (r.kind === 'session' || r.kind === 'access' ? r.kind : 'api'),
+      kind: r.kind === 'session' || r.kind === 'access' ? r.kind : 'api',
       principalType: (r.principal_type ?? 'token') as PrincipalType,
       principalId: r.principal_id,
       createdAt: r.created_at,

@@ -149,6 +149,13 @@ export function createUserService({ db, clock, tokens, policies }: UserServiceDe
     return { token: session.token, tokenId: session.id, expiresAt: session.expiresAt, user: row.name };
   }
 
+  /** Whether `password` is this user's current password (same cost whether or not the user exists). */
+  async function verifyCurrentPassword(name: string, password: string): Promise<boolean> {
+    const row = await db.selectFrom('users').select('password_hash').where('name', '=', name).executeTakeFirst();
+    const ok = await verifyPassword(password, row?.password_hash ?? (await DUMMY_HASH_PROMISE));
+    return row !== undefined && ok;
+  }
+
   async function idOf(name: string): Promise<string> {
     return (await find(name)).id;
   }
@@ -161,7 +168,18 @@ export function createUserService({ db, clock, tokens, policies }: UserServiceDe
     return Number(row?.n ?? 0);
   }
 
-  return { create, list, get, idOf, setPassword, setDisabled, remove, login, count };
+  return {
+    create,
+    list,
+    get,
+    idOf,
+    verifyCurrentPassword,
+    setPassword,
+    setDisabled,
+    remove,
+    login,
+    count,
+  };
 }
 
 export type UserService = ReturnType<typeof createUserService>;

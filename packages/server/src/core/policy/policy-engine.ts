@@ -1,3 +1,4 @@
+import { isWithinFolder } from '@keybox/sdk';
 import { compileGlob, globReachesBelow } from './path-glob.js';
 import type { Capability, PolicyRule } from './policy-rules.js';
 
@@ -36,14 +37,22 @@ export function compilePolicy(name: string, rules: PolicyRule[]): CompiledPolicy
   };
 }
 
+/*
+ * A request without an environment acts on a whole project (rename it, delete it), and one without a project on
+ * everything (users, identities, policies). An allow rule grants that only if it covers the whole of it: every
+ * environment and every folder (and, system-wide, every project). A deny rule blocks it if it touches any part.
+ */
 function ruleMatches(compiled: CompiledRule, request: AccessRequest): boolean {
   const { rule } = compiled;
   if (!rule.capabilities.includes(request.capability)) return false;
-  if (request.project === undefined) return rule.projects.includes('*');
+  const allow = rule.effect === 'allow';
+  const everyEnv = rule.environments.includes('*');
+  const everyPath = rule.paths.includes('/**');
+  if (request.project === undefined) return allow ? rule.projects.includes('*') && everyEnv && everyPath : true;
   if (!rule.projects.includes('*') && !rule.projects.includes(request.project)) return false;
-  if (request.env === undefined) return true;
-  if (!rule.environments.includes('*') && !rule.environments.includes(request.env)) return false;
-  if (request.path === undefined) return true;
+  if (request.env === undefined) return allow ? everyEnv && everyPath : true;
+  if (!everyEnv && !rule.environments.includes(request.env)) return false;
+  if (request.path === undefined) return allow ? everyPath : true;
   return compiled.matchPath(request.path);
 }
 
@@ -76,14 +85,24 @@ export function mayReachBelow(
   policies: readonly CompiledPolicy[],
   request: Required<Pick<AccessRequest, 'capability' | 'project' | 'env' | 'path'>>,
 ): boolean {
+  const applies = (rule: PolicyRule) =>
+    rule.capabilities.includes(request.capability) &&
+    (rule.projects.includes('*') || rule.projects.includes(request.project)) &&
+    (rule.environments.includes('*') || rule.environments.includes(request.env));
+  // A deny of the folder and everything below it (`/x/**` at or above the path) closes the whole subtree.
+  const closed = policies.some((p) =>
+    p.rules.some(
+      ({ rule }) =>
+        rule.effect === 'deny' &&
+        applies(rule) &&
+        rule.paths.some((glob) => glob.endsWith('/**') && isWithinFolder(request.path, glob.slice(0, -3) || '/')),
+    ),
+  );
+  if (closed) return false;
   return policies.some((p) =>
     p.rules.some(
       ({ rule }) =>
-        rule.effect === 'allow' &&
-        rule.capabilities.includes(request.capability) &&
-        (rule.projects.includes('*') || rule.projects.includes(request.project)) &&
-        (rule.environments.includes('*') || rule.environments.includes(request.env)) &&
-        rule.paths.some((glob) => globReachesBelow(glob, request.path)),
+        rule.effect === 'allow' && applies(rule) && rule.paths.some((glob) => globReachesBelow(glob, request.path)),
     ),
   );
 }

@@ -104,6 +104,8 @@ export interface ApiTokensTable {
   expires_at: string | null;
   /** Renewals never extend past this. */
   max_expires_at: string | null;
+  /** The lifetime it was issued with (renewals extend by this). */
+  ttl_seconds: number | null;
   /** Null: unlimited. */
   uses_remaining: number | null;
   last_used_at: string | null;

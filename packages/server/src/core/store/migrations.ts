@@ -219,6 +219,12 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0003-token-ttl': {
+      async up(db: Kysely<unknown>) {
+        // The lifetime a token was issued with: renewals extend by this, not by how long it has lived so far.
+        await db.schema.alterTable('api_tokens').addColumn('ttl_seconds', 'integer').execute();
+      },
+    },
   };
 }
 

@@ -6,7 +6,8 @@ import type { TokenService } from '../../core/auth/token-service.js';
 import type { UserService } from '../../core/auth/user-service.js';
 import type { PolicyService, PrincipalType } from '../../core/policy/policy-service.js';
 import { auditAs, txAudit } from '../audit-middleware.js';
-import { authorize } from '../authorize.js';
+import { AppError } from '../../core/app-error.js';
+import { allows, authorize } from '../authorize.js';
 import type { HttpEnv } from '../http-env.js';
 import { parseBody } from '../validate.js';
 
@@ -15,7 +16,7 @@ export interface AccessRouteDeps {
   users: UserService;
   tokens: TokenService;
   policies: PolicyService;
-  auditLog: Pick<AuditLog, 'appendIn'>;
+  auditLog: Pick<AuditLog, 'appendIn' | 'published'>;
 }
 
 const seconds = z.number().int().positive();
@@ -39,7 +40,11 @@ const userBody = z.object({
   admin: z.boolean().optional(),
   policies: z.array(z.string().max(64)).max(50).optional(),
 });
-const userPatch = z.object({ password: z.string().max(1024).optional(), disabled: z.boolean().optional() });
+const userPatch = z.object({
+  password: z.string().max(1024).optional(),
+  currentPassword: z.string().max(1024).optional(),
+  disabled: z.boolean().optional(),
+});
 const policiesBody = z.object({ policies: z.array(z.string().max(64)).min(1).max(50) });
 const policyBody = z.object({
   description: z.string().max(500).optional(),
@@ -144,7 +149,15 @@ export function accessRoutes({ identities, users, tokens, policies, auditLog }: 
     const principal = c.get('principal');
     // People change their own password; everything else is an admin's job.
     const self = principal.type === 'user' && principal.name === name && body.disabled === undefined;
-    if (!self) admin(c);
+    if (!self || !allows(c, { capability: 'admin' })) {
+      if (!self) admin(c);
+      // A stolen session must not be enough to take the account over: changing your own password needs the old one.
+      else if (body.password !== undefined && !(await users.verifyCurrentPassword(name, body.currentPassword ?? ''))) {
+        throw new AppError('UNAUTHENTICATED', 'the current password is wrong', undefined, {
+          audit: { reason: 'wrong password' },
+        });
+      }
+    }
     if (body.password !== undefined) await users.setPassword(name, body.password, txAudit(c, auditLog));
     if (body.disabled !== undefined) await users.setDisabled(name, body.disabled, txAudit(c, auditLog));
     return c.json({ user: await users.get(name) });

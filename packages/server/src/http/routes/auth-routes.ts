@@ -61,9 +61,10 @@ export function authRoutes(deps: AuthRouteDeps) {
   app.post('/user-login', async (c) => {
     const body = await parseBody(c, userLogin);
     auditAs(c, 'auth.user-login', `user:${body.name.slice(0, 64)}`);
-    c.get('audit').actor = { type: 'user', name: body.name.slice(0, 64) };
     limit(c, deps, `user:${body.name}`);
     const result = await deps.users.login(body.name, body.password);
+    // Like identity logins, a failed attempt stays anonymous: the name it claimed is in the resource.
+    c.get('audit').actor = { type: 'user', name: result.user };
     c.get('audit').details['tokenId'] = result.tokenId;
     c.header('cache-control', 'no-store');
     return c.json({ token: result.token, tokenType: 'Bearer', expiresAt: result.expiresAt, user: result.user });

@@ -1,0 +1,97 @@
+import { createSecretKey, randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openTempStore } from '../../test-support/temp-store.js';
+import { createTestClock } from '../../test-support/test-app.js';
+import { createAuditLog, readHead, type AuditEntry } from './audit-log.js';
+import { verifyAuditChain } from './audit-verify.js';
+
+let temp: Awaited<ReturnType<typeof openTempStore>>;
+let lines: string[];
+let log: ReturnType<typeof createAuditLog>;
+const key = createSecretKey(randomBytes(32));
+const headFile = () => join(temp.dataDir, 'audit.head');
+
+beforeEach(async () => {
+  temp = await openTempStore();
+  lines = [];
+  log = createAuditLog({
+    db: temp.db,
+    dialect: 'sqlite',
+    key,
+    clock: createTestClock(),
+    headFile: headFile(),
+    sink: (line) => lines.push(line),
+  });
+});
+afterEach(async () => {
+  await temp.close();
+});
+
+function entry(action: string): AuditEntry {
+  return {
+    actor: 'token:test',
+    actorType: 'token',
+    sourceIp: '127.0.0.1',
+    userAgent: 'test',
+    action,
+    resource: 'r',
+    outcome: 'success',
+    requestId: `req-${action}`,
+    details: { n: action },
+  };
+}
+
+describe('append', () => {
+  it('gives concurrent entries consecutive sequence numbers on one verifiable chain', async () => {
+    const records = await Promise.all(Array.from({ length: 25 }, (_, i) => log.append(entry(`a${i}`))));
+    expect(records.map((r) => r.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    const result = await verifyAuditChain(temp.db, key, { headFile: headFile() });
+    expect(result).toMatchObject({ ok: true, count: 25, head: { seq: 25 } });
+  });
+
+  it('moves the head file forward after each commit, readable by the server only', async () => {
+    const first = await log.append(entry('a'));
+    expect(readHead(headFile())).toEqual({ seq: 1, mac: first.mac });
+    const second = await log.append(entry('b'));
+    expect(readHead(headFile())).toEqual({ seq: 2, mac: second.mac });
+    expect(statSync(headFile()).mode & 0o777).toBe(0o600);
+  });
+
+  it('streams each committed entry to the sink as one JSON line', async () => {
+    await log.append(entry('a'));
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0] as string)).toMatchObject({ seq: 1, action: 'a', details: { n: 'a' } });
+  });
+
+  it('verifies only with its own key', async () => {
+    await log.append(entry('a'));
+    const other = createSecretKey(randomBytes(32));
+    expect((await verifyAuditChain(temp.db, other)).problems[0]).toMatch(/^entry 1 does not match/);
+  });
+});
+
+describe('appendIn', () => {
+  it('leaves no entry, and the head where it was, when the transaction it joined rolls back', async () => {
+    await log.append(entry('before'));
+    await expect(
+      temp.db.transaction().execute(async (trx) => {
+        await log.appendIn(trx, [entry('lost')]);
+        throw new Error('the change failed');
+      }),
+    ).rejects.toThrow('the change failed');
+    const next = await log.append(entry('after'));
+    expect(next.seq).toBe(2);
+    expect(await verifyAuditChain(temp.db, key, { headFile: headFile() })).toMatchObject({ ok: true, count: 2 });
+  });
+
+  it('publishes to the head file and sink only when told the transaction committed', async () => {
+    const records = await temp.db.transaction().execute((trx) => log.appendIn(trx, [entry('w')]));
+    expect(lines).toEqual([]);
+    expect(readHead(headFile())).toBeUndefined();
+    log.published(records);
+    expect(readHead(headFile())).toEqual({ seq: 1, mac: records[0]?.mac });
+    expect(lines).toHaveLength(1);
+  });
+});
