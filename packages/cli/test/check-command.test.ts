@@ -81,10 +81,10 @@ describe('keybox check', () => {
     );
     expect(`${result.stdout}${result.stderr}`).not.toContain(dbUrl);
     expect(result.status).toBe(0);
-    // run passes KEYBOX_ADDR and the token on, but not the scope: the app's own fetch is not configured.
+    // run keeps its own token from the child: the app's own fetch is not configured, and need not be.
     expect((JSON.parse(result.stdout) as SecretsStatus).keybox).toEqual({
       state: 'not-configured',
-      reason: 'no project (KEYBOX_PROJECT)',
+      reason: 'no token (KEYBOX_TOKEN, SECRETS_API_TOKEN, KEYBOX_TOKEN_FILE)',
       injected: { project: 'shop', env: 'prod' },
     });
     expect(items(result.stdout)['DB_URL']).toMatchObject({

@@ -8,6 +8,7 @@ import type { Clock } from './core/clock.js';
 import type { Keyring } from './core/crypto/keyring.js';
 import { createPolicyService } from './core/policy/policy-service.js';
 import { createProjectService } from './core/projects/project-service.js';
+import { createChangeFeed } from './core/secrets/change-feed.js';
 import { createSecretService } from './core/secrets/secret-service.js';
 import type { Db } from './core/store/database.js';
 import type { SqlDialect } from './core/store/migrations.js';
@@ -29,7 +30,8 @@ export function createServices({ db, dialect, keyring, clock, auditHeadFile, aud
   const users = createUserService({ db, clock, tokens, policies });
   const identities = createIdentityService({ db, clock, keyring, tokens, policies });
   const projects = createProjectService({ db, clock });
-  const secrets = createSecretService({ db, keyring, clock });
+  const changes = createChangeFeed();
+  const secrets = createSecretService({ db, keyring, clock, changes });
   const auditLog = createAuditLog({
     db,
     dialect,
@@ -43,7 +45,7 @@ export function createServices({ db, dialect, keyring, clock, auditHeadFile, aud
     verifyAudit: (expect?: { seq: number; mac: string }) =>
       verifyAuditChain(db, keyring.auditKey, { headFile: auditHeadFile, expect }),
   };
-  return { policies, tokens, users, identities, projects, secrets, auditLog, audit };
+  return { policies, tokens, users, identities, projects, secrets, changes, auditLog, audit };
 }
 
 export type Services = ReturnType<typeof createServices>;

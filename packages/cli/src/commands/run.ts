@@ -1,7 +1,14 @@
-import { formatInjected, INJECTED_ENV_VAR, mergeFolders, type InjectedSecret } from '@keybox/sdk';
+import {
+  formatInjected,
+  INJECTED_ENV_VAR,
+  isKeyboxError,
+  mergeFolders,
+  type BulkFolder,
+  type KeyboxClient,
+} from '@keybox/sdk';
 import { bool, int, parseCommand, str, strs, type CommandSpec } from '../args.js';
 import { SCOPE_OPTIONS } from '../command-context.js';
-import { resolveConnection } from '../config/connection.js';
+import { openClient, resolveConnection } from '../config/connection.js';
 import { findProjectFile } from '../config/project-file.js';
 import { resolveScope } from '../config/scope.js';
 import { parseDuration } from '../duration.js';
@@ -14,7 +21,9 @@ import { expandScope } from '../run/expand-scope.js';
 import { fetchScope, formatAge, type Source } from '../run/fetch-scope.js';
 import { printPlan, type PlanRow } from '../run/plan.js';
 import { resolveCommand } from '../run/resolve-command.js';
+import { pickBaseDir, sweepStale, writeSecretFiles } from '../run/secret-files.js';
 import { superviseChild } from '../run/supervise-child.js';
+import { superviseWatching, type Generation } from '../run/watch-mode.js';
 
 export const spec: CommandSpec = {
   name: 'keybox run',
@@ -92,6 +101,19 @@ export const spec: CommandSpec = {
       description: 'dotenv file to use when neither server nor cache can',
     },
     timeout: { type: 'string', value: 'SECONDS', description: 'give up on one request after this long (default 30)' },
+    watch: { type: 'boolean', short: 'w', description: 'restart the command when its secrets change' },
+    grace: {
+      type: 'string',
+      value: 'DURATION',
+      description: 'with --watch: time between SIGTERM and SIGKILL (default 10s)',
+    },
+    debounce: {
+      type: 'string',
+      value: 'DURATION',
+      description: 'with --watch: wait this long for more changes (default 1s)',
+    },
+    mask: { type: 'boolean', description: "replace secret values in the command's output with *****" },
+    'as-files': { type: 'boolean', description: 'put each secret in a 0600 file and set NAME_FILE instead of NAME' },
     quiet: { type: 'boolean', short: 'q', description: 'no warnings on stderr' },
   },
   positionals: true,
@@ -126,6 +148,13 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (command.length === 0 && !dryRun) throw usageError('no command to run', 'keybox run [options] -- CMD [ARGS...]');
   const quiet = bool(values, 'quiet');
+  const watching = bool(values, 'watch');
+  const mask = bool(values, 'mask');
+  const asFiles = bool(values, 'as-files');
+  const graceFlag = str(values, 'grace');
+  const graceSeconds = graceFlag === undefined ? 10 : parseDuration(graceFlag, 'grace');
+  const debounceFlag = str(values, 'debounce');
+  const debounceMs = debounceFlag === undefined ? 1000 : parseDuration(debounceFlag, 'debounce') * 1000;
 
   // Resolve the program first: PATH is never taken from secrets, so the answer cannot change, and a typo fails
   // without a round trip to the server.
@@ -147,95 +176,182 @@ export async function run(argv: string[]): Promise<number> {
   const cacheMaxAge = str(values, 'cache-max-age');
   const retryFor = str(values, 'retry-for');
   const timeout = int(values, 'timeout');
+  const timeoutMs = timeout === undefined ? undefined : timeout * 1000;
+  const cache =
+    bool(values, 'no-cache') || credential === undefined
+      ? undefined
+      : openBundleCache(cacheDir(process.env), { addr: connection.addr, ...scope, recursive }, credential);
   const fetched = await fetchScope({
     connection,
     scope,
     recursive,
-    cache:
-      bool(values, 'no-cache') || credential === undefined
-        ? undefined
-        : openBundleCache(cacheDir(process.env), { addr: connection.addr, ...scope, recursive }, credential),
+    cache,
     offline: bool(values, 'offline'),
     cacheMaxAgeMs: cacheMaxAge === undefined ? undefined : parseDuration(cacheMaxAge, 'cache-max-age') * 1000,
     retryForMs: retryFor === undefined ? 10_000 : parseDuration(retryFor, 'retry-for') * 1000,
-    timeoutMs: timeout === undefined ? undefined : timeout * 1000,
+    timeoutMs,
     fallbackEnvFile: str(values, 'fallback-env-file'),
   });
   const sourceNote = describeSource(fetched.source);
   if (sourceNote !== undefined && !quiet) warn(sourceNote);
 
-  const merged = mergeFolders(fetched.folders);
-  const raw = new Map([...merged.secrets].map(([name, s]) => [name, s.value]));
-  const expanded = bool(values, 'no-expand') ? raw : await expandScope(raw, scope.project, fetched.client);
-  const secrets = new Map(
-    [...merged.secrets].map(([name, s]) => [name, { ...s, value: expanded.get(name) ?? s.value }]),
-  );
+  const prepare = async (folders: BulkFolder[], client: KeyboxClient | undefined) => {
+    const merged = mergeFolders(folders);
+    const raw = new Map([...merged.secrets].map(([name, s]) => [name, s.value]));
+    const expanded = bool(values, 'no-expand') ? raw : await expandScope(raw, scope.project, client);
+    const secrets = new Map(
+      [...merged.secrets].map(([name, s]) => [name, { ...s, value: expanded.get(name) ?? s.value }]),
+    );
+    const preserveFlag = str(values, 'preserve-env');
+    const child = buildChildEnv(process.env, secrets, {
+      preserve:
+        preserveFlag === undefined
+          ? undefined
+          : preserveFlag === '*' || preserveFlag === ''
+            ? 'all'
+            : new Set(preserveFlag.split(',').map((s) => s.trim())),
+      allowDangerous: new Set(strs(values, 'allow-dangerous').flatMap((v) => v.split(',').map((s) => s.trim()))),
+      passCredentials: bool(values, 'pass-credentials'),
+    });
+    if (child.blocked.length > 0 && !dryRun) {
+      throw new CliError(
+        'CONFIG_INVALID',
+        `refusing to inject ${child.blocked.join(', ')}: it changes how the child loads code`,
+        {
+          hint: `if that is intended, pass --allow-dangerous ${child.blocked.join(',')}`,
+        },
+      );
+    }
+    // What the child sees, to tell a change that matters from one that does not (watch).
+    const injectedValues = Object.keys(child.injected).map((name) => [name, secrets.get(name)?.value ?? '']);
+    return { merged, secrets, child, fingerprint: JSON.stringify(injectedValues) };
+  };
 
-  const preserveFlag = str(values, 'preserve-env');
-  const child = buildChildEnv(process.env, secrets, {
-    preserve:
-      preserveFlag === undefined
-        ? undefined
-        : preserveFlag === '*' || preserveFlag === ''
-          ? 'all'
-          : new Set(preserveFlag.split(',').map((s) => s.trim())),
-    allowDangerous: new Set(strs(values, 'allow-dangerous').flatMap((v) => v.split(',').map((s) => s.trim()))),
-    passCredentials: bool(values, 'pass-credentials'),
-  });
+  const first = await prepare(fetched.folders, fetched.client);
 
   if (dryRun) {
     const origin = fetched.source.kind === 'server' ? 'server' : fetched.source.kind;
-    const rows: PlanRow[] = [...secrets].map(([name, s]) => ({
+    const rows: PlanRow[] = [...first.secrets].map(([name, s]) => ({
       name,
       source: origin,
       path: s.path,
       version: s.version,
-      outcome: child.reserved.includes(name)
+      outcome: first.child.reserved.includes(name)
         ? 'reserved: not overwritten'
-        : child.blocked.includes(name)
+        : first.child.blocked.includes(name)
           ? 'refused: needs --allow-dangerous'
-          : child.preserved.includes(name)
+          : first.child.preserved.includes(name)
             ? 'inherited value kept (--preserve-env)'
-            : 'injected',
+            : asFiles
+              ? 'file (NAME_FILE)'
+              : 'injected',
     }));
-    printPlan(rows, merged.shadowed, bool(values, 'json'));
+    printPlan(rows, first.merged.shadowed, bool(values, 'json'));
     return 0;
   }
-
-  if (child.blocked.length > 0) {
-    throw new CliError(
-      'CONFIG_INVALID',
-      `refusing to inject ${child.blocked.join(', ')}: it changes how the child loads code`,
-      {
-        hint: `if that is intended, pass --allow-dangerous ${child.blocked.join(',')}`,
-      },
-    );
-  }
   if (!quiet) {
-    for (const s of merged.shadowed)
+    for (const s of first.merged.shadowed) {
       warn(`${s.name} is set in ${[...s.losers, s.winner].join(' and ')}; using ${s.winner}`);
-    if (child.reserved.length > 0) {
-      warn(`not overwriting ${child.reserved.join(', ')} (reserved names are never taken from secrets)`);
+    }
+    if (first.child.reserved.length > 0) {
+      warn(`not overwriting ${first.child.reserved.join(', ')} (reserved names are never taken from secrets)`);
     }
   }
-  for (const [name, value] of Object.entries(child.env)) {
-    if (Buffer.byteLength(name) + 1 + Buffer.byteLength(value) > MAX_ENV_STRING) {
-      throw new CliError('CONFIG_INVALID', `${name} is too large for an environment variable (limit 128 KiB)`);
-    }
-  }
-  const injected: Record<string, InjectedSecret> = child.injected;
-  child.env[INJECTED_ENV_VAR] = formatInjected({ project: scope.project, env: scope.env, secrets: injected });
-
   if (resolved === undefined) return 0;
-  // As PID 1 the child would inherit the init role: no reaping, and SIGTERM ignored without a handler.
-  if (bool(values, 'no-exec') || process.pid === 1) {
-    try {
-      return await superviseChild(resolved.file, resolved.argv, child.env);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
+
+  /** The child's full spec: environment (or secret files), KEYBOX_INJECTED, the values to mask. */
+  const toGeneration = (p: Awaited<ReturnType<typeof prepare>>, etag: string | undefined): Generation => {
+    const env = { ...p.child.env };
+    const values = Object.keys(p.child.injected).map((name) => p.secrets.get(name)?.value ?? '');
+    let dispose: (() => void) | undefined;
+    if (asFiles) {
+      const base = pickBaseDir(process.env);
+      sweepStale(base.dir);
+      if (!base.memoryBacked && !quiet) warn(`${base.dir} is not memory-backed: the secret files are on a disk`);
+      const files = writeSecretFiles(
+        new Map(Object.keys(p.child.injected).map((name) => [name, p.secrets.get(name)?.value ?? ''])),
+        { baseDirs: [base.dir] },
+      );
+      for (const name of Object.keys(p.child.injected)) delete env[name];
+      Object.assign(env, files.env);
+      dispose = () => files.remove();
+    } else {
+      for (const [name, value] of Object.entries(env)) {
+        if (Buffer.byteLength(name) + 1 + Buffer.byteLength(value) > MAX_ENV_STRING) {
+          throw new CliError('CONFIG_INVALID', `${name} is too large for an environment variable (limit 128 KiB)`, {
+            hint: 'use --as-files to pass it as a file',
+          });
+        }
+      }
+    }
+    env[INJECTED_ENV_VAR] = formatInjected({ project: scope.project, env: scope.env, secrets: p.child.injected });
+    return {
+      spec: { file: resolved.file, argv: resolved.argv, env, mask: mask ? values : undefined },
+      etag,
+      dispose,
+    };
+  };
+
+  const firstGeneration = toGeneration(first, fetched.etag);
+  if (mask && !quiet && process.getBuiltinModule('node:tty').isatty(1)) {
+    warn('--mask sends the output through a pipe: programs may drop colours and buffer their output');
+  }
+  try {
+    if (watching) {
+      const request = { project: scope.project, env: scope.env, paths: scope.paths, recursive };
+      let client = fetched.client;
+      let fingerprint = first.fingerprint;
+      const connected = async (fresh = false) => {
+        if (client === undefined || fresh) client = await openClient(connection, timeoutMs);
+        return client;
+      };
+      // An identity's access token expires: on a 401, log in again once before giving up.
+      const withLogin = async <T>(call: (c: KeyboxClient) => Promise<T>): Promise<T> => {
+        try {
+          return await call(await connected());
+        } catch (error) {
+          if (!isKeyboxError(error) || error.status !== 401 || connection.client === undefined) throw error;
+          return call(await connected(true));
+        }
+      };
+      const status = await superviseWatching({
+        first: firstGeneration,
+        watch: (etag) => withLogin((c) => c.watch(request, etag, 25)),
+        refresh: async (etag) => {
+          const result = await withLogin((c) => c.bulkRead(request, etag === undefined ? {} : { etag }));
+          if (result.notModified) return { etag: result.etag };
+          cache?.write({ folders: result.data.folders, etag: result.etag, verifiedAt: new Date().toISOString() });
+          const next = await prepare(result.data.folders, client);
+          if (next.fingerprint === fingerprint) return { etag: result.etag };
+          fingerprint = next.fingerprint;
+          return { etag: result.etag, generation: toGeneration(next, result.etag) };
+        },
+        graceMs: graceSeconds * 1000,
+        debounceMs: debounceMs,
+        note: (line) => {
+          if (!quiet) writeStderr(`keybox: ${line}\n`);
+        },
+      });
+      // The long poll still holds a connection open; the child is gone, so leave now with its status.
+      firstGeneration.dispose?.();
+      process.exit(status);
+    }
+    // As PID 1 the child would inherit the init role: no reaping, and SIGTERM ignored without a handler.
+    if (bool(values, 'no-exec') || process.pid === 1 || mask || asFiles) {
+      process.once('exit', () => firstGeneration.dispose?.());
+      try {
+        return await superviseChild(firstGeneration.spec);
+      } finally {
+        firstGeneration.dispose?.();
+      }
+    }
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EACCES') {
       writeStderr(`keybox: ${command[0] ?? ''}: ${code === 'ENOENT' ? 'command not found' : 'cannot run'}\n`);
       return code === 'ENOENT' ? EXIT.notFound : EXIT.cannotExecute;
     }
+    throw error;
   }
-  execChild(resolved.file, resolved.argv, child.env);
+  execChild(resolved.file, resolved.argv, firstGeneration.spec.env);
 }

@@ -99,10 +99,12 @@ export function buildChildEnv(
   secrets: ReadonlyMap<string, MergedSecret>,
   options: ChildEnvOptions,
 ): ChildEnv {
-  const env: Record<string, string> = {};
+  // No prototype: `__proto__` is a valid variable name and must land in the environment like any other.
+  const env: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [key, value] of Object.entries(inherited)) if (value !== undefined) env[key] = value;
   if (options.passCredentials !== true) for (const name of CREDENTIAL_NAMES) delete env[name];
-  const result: ChildEnv = { env, injected: {}, reserved: [], blocked: [], preserved: [] };
+  const injected = Object.create(null) as Record<string, InjectedSecret>;
+  const result: ChildEnv = { env, injected, reserved: [], blocked: [], preserved: [] };
   for (const [name, secret] of secrets) {
     if (isReserved(name)) {
       result.reserved.push(name);

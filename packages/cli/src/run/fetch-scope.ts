@@ -19,6 +19,8 @@ export type Source =
 export interface Fetched {
   folders: BulkFolder[];
   source: Source;
+  /** The server's ETag for this content (from the cache when it came from there; none for a fallback file). */
+  etag: string | undefined;
   /** The connected client (for fetching other scopes that references name); absent offline. */
   client: KeyboxClient | undefined;
 }
@@ -85,7 +87,12 @@ function fromCache(options: FetchOptions, reason: string): Fetched | { refused: 
   if (options.cacheMaxAgeMs !== undefined && ageMs > options.cacheMaxAgeMs) {
     return { refused: `the cached copy was last confirmed ${formatAge(ageMs)} ago, more than --cache-max-age` };
   }
-  return { folders: read.bundle.folders, source: { kind: 'cache', ageMs, reason }, client: undefined };
+  return {
+    folders: read.bundle.folders,
+    source: { kind: 'cache', ageMs, reason },
+    etag: read.bundle.etag,
+    client: undefined,
+  };
 }
 
 async function fromFallbackFile(file: string, reason: string): Promise<Fetched> {
@@ -104,6 +111,7 @@ async function fromFallbackFile(file: string, reason: string): Promise<Fetched> 
   return {
     folders: [{ path: file, revision: 0, secrets }],
     source: { kind: 'fallback', file, reason },
+    etag: undefined,
     client: undefined,
   };
 }
@@ -134,11 +142,21 @@ export async function fetchScope(options: FetchOptions): Promise<Fetched> {
       const verifiedAt = new Date((options.now ?? Date.now)()).toISOString();
       if (result.notModified && cached?.ok === true) {
         options.cache?.write({ ...cached.bundle, verifiedAt });
-        return { folders: cached.bundle.folders, source: { kind: 'server', notModified: true }, client };
+        return {
+          folders: cached.bundle.folders,
+          source: { kind: 'server', notModified: true },
+          etag: cached.bundle.etag,
+          client,
+        };
       }
       if (result.notModified) throw new KeyboxError('BAD_RESPONSE', 'the server answered 304 without a cached copy');
       options.cache?.write({ folders: result.data.folders, etag: result.etag, verifiedAt });
-      return { folders: result.data.folders, source: { kind: 'server', notModified: false }, client };
+      return {
+        folders: result.data.folders,
+        source: { kind: 'server', notModified: false },
+        etag: result.etag,
+        client,
+      };
     }, options);
   } catch (error) {
     if (isRefusal(error)) {

@@ -159,6 +159,28 @@ export function createKeyboxClient(options: ClientOptions) {
   }
 
   /**
+   * Waits (long poll, up to `waitSeconds`) until the scope's ETag differs from `etag`; resolves with the new ETag
+   * and whether it changed. The request's own timeout is set past the wait.
+   */
+  async function watch(
+    scope: BulkReadScope,
+    etag: string | undefined,
+    waitSeconds = 25,
+  ): Promise<{ changed: boolean; etag: string }> {
+    const watcher = createKeyboxClient({ ...options, timeoutMs: Math.max(timeoutMs, (waitSeconds + 15) * 1000) });
+    return watcher.request<{ changed: boolean; etag: string }>('GET', '/api/v1/secrets/watch', {
+      query: {
+        project: scope.project,
+        env: scope.env,
+        path: scope.paths,
+        recursive: scope.recursive === true ? 'true' : undefined,
+        etag,
+        wait: String(waitSeconds),
+      },
+    });
+  }
+
+  /**
    * Exchanges a machine identity's client id and secret for a short-lived access token (`POST /api/v1/auth/login`).
    * Use the token with a new client: `createKeyboxClient({ ...options, token: accessToken })`.
    */
@@ -166,7 +188,7 @@ export function createKeyboxClient(options: ClientOptions) {
     return request<AccessToken>('POST', '/api/v1/auth/login', { body: { clientId, clientSecret } });
   }
 
-  return { addr: base.origin, raw, request, bulkRead, login };
+  return { addr: base.origin, raw, request, bulkRead, watch, login };
 }
 
 /** What `POST /api/v1/auth/login` returns. */

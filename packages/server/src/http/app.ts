@@ -13,6 +13,7 @@ import type { UserService } from '../core/auth/user-service.js';
 import type { Clock } from '../core/clock.js';
 import type { PolicyService } from '../core/policy/policy-service.js';
 import type { ProjectService } from '../core/projects/project-service.js';
+import type { ChangeFeed } from '../core/secrets/change-feed.js';
 import type { SecretService } from '../core/secrets/secret-service.js';
 import { auditMiddleware } from './audit-middleware.js';
 import { handleError } from './error-handler.js';
@@ -35,6 +36,7 @@ export interface AppLimits {
 export interface AppDeps {
   projects: ProjectService;
   secrets: SecretService;
+  changes: ChangeFeed;
   tokens: TokenService;
   identities: IdentityService;
   users: UserService;
@@ -136,7 +138,7 @@ export function createApp(deps: AppDeps) {
     '/api/v1/auth',
     authRoutes({ identities: deps.identities, users: deps.users, tokens: deps.tokens, limits }),
   );
-  app.route('/api/v1/secrets', bulkReadRoute({ secrets: deps.secrets }));
+  app.route('/api/v1/secrets', bulkReadRoute({ secrets: deps.secrets, changes: deps.changes }));
   app.route('/api/v1/projects', projectRoutes({ projects: deps.projects, auditLog: deps.auditLog }));
   app.route(
     '/api/v1/projects/:project/environments/:env',

@@ -78,13 +78,14 @@ export function createSecretReads({ db, keyring }: SecretReadsDeps) {
    * folders' ids and revisions before anything is decrypted, so an unchanged scope costs one indexed query.
    * `allow` filters folders (policies): the ones it refuses are neither returned nor part of the ETag.
    */
-  async function bulkRead(
+  /** The folders in scope, in precedence order, with their ETag: one indexed query, nothing decrypted. */
+  async function loadScope(
     project: string,
     env: string,
     rawPaths: readonly string[],
     recursive: boolean,
-    options: { ifNoneMatch?: string | undefined; allow?: ((path: string) => boolean) | undefined } = {},
-  ): Promise<BulkReadOutcome> {
+    allow: ((path: string) => boolean) | undefined,
+  ) {
     const paths = (rawPaths.length === 0 ? ['/'] : rawPaths).map(assertPath);
     const kinds = paths.map((path): 'exact' | 'below' | 'all' =>
       !recursive ? 'exact' : path === '/' ? 'all' : 'below',
@@ -107,10 +108,7 @@ export function createSecretReads({ db, keyring }: SecretReadsDeps) {
       const ref = await resolveEnvironment(db, project, env);
       throw notFound(`folder ${paths[0] ?? '/'} does not exist in ${ref.project}/${ref.env}`, { path: paths[0] });
     }
-    if (options.allow !== undefined) {
-      const allow = options.allow;
-      rows = rows.filter((r) => allow(r.path));
-    }
+    if (allow !== undefined) rows = rows.filter((r) => allow(r.path));
 
     // Precedence order: each requested path in turn, its folder then descendants by depth; a folder named by two
     // requests keeps its last place.
@@ -119,7 +117,7 @@ export function createSecretReads({ db, keyring }: SecretReadsDeps) {
       const matching = rows
         .filter((r) => (recursive ? isWithinFolder(r.path, path) : r.path === path))
         .sort((a, b) => folderDepth(a.path) - folderDepth(b.path) || (a.path < b.path ? -1 : 1));
-      if (matching.length === 0 && options.allow === undefined) {
+      if (matching.length === 0 && allow === undefined) {
         throw notFound(`folder ${path} does not exist in ${project}/${env}`, { path });
       }
       for (const row of matching) {
@@ -132,7 +130,28 @@ export function createSecretReads({ db, keyring }: SecretReadsDeps) {
 
     const hash = createHash('sha256').update(recursive ? 'v1|r|' : 'v1|f|');
     for (const row of ordered) hash.update(`${row.id}:${row.revision};`);
-    const etag = `"${hash.digest('base64url').slice(0, 27)}"`;
+    return { ordered, etag: `"${hash.digest('base64url').slice(0, 27)}"` };
+  }
+
+  /** The scope's current ETag, for watchers: what a bulk read would answer, without decrypting anything. */
+  async function scopeEtag(
+    project: string,
+    env: string,
+    paths: readonly string[],
+    recursive: boolean,
+    allow?: (path: string) => boolean,
+  ): Promise<string> {
+    return (await loadScope(project, env, paths, recursive, allow)).etag;
+  }
+
+  async function bulkRead(
+    project: string,
+    env: string,
+    rawPaths: readonly string[],
+    recursive: boolean,
+    options: { ifNoneMatch?: string | undefined; allow?: ((path: string) => boolean) | undefined } = {},
+  ): Promise<BulkReadOutcome> {
+    const { ordered, etag } = await loadScope(project, env, rawPaths, recursive, options.allow);
     const folders = ordered.map((r) => ({ path: r.path, revision: r.revision, names: r.names }));
     // If-None-Match uses the weak comparison (RFC 9110 13.1.2): a proxy that compresses may have added W/.
     const ifNoneMatch = options.ifNoneMatch;
@@ -329,5 +348,5 @@ export function createSecretReads({ db, keyring }: SecretReadsDeps) {
     }));
   }
 
-  return { bulkRead, list, get, history, listFolders, folderHistory };
+  return { bulkRead, scopeEtag, list, get, history, listFolders, folderHistory };
 }

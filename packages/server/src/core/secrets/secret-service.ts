@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../store/database.js';
+import type { ChangeFeed } from './change-feed.js';
 import { scopeNotFound } from './locations.js';
 import { createSecretReads } from './secret-reads.js';
 import { createSecretWrites } from './secret-writes.js';
@@ -12,6 +13,7 @@ export interface SecretServiceDeps {
   db: Db;
   keyring: Pick<Keyring, 'encrypt' | 'decrypt'>;
   clock: Clock;
+  changes?: ChangeFeed | undefined;
 }
 
 /** Secrets and folders: reads (the bulk read is the hot path) and writes (each one transaction). */

@@ -4,6 +4,7 @@ import { isoNow, type Clock } from '../clock.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { audited, type TxAudit } from '../audit/tx-audit.js';
 import type { Db } from '../store/database.js';
+import type { ChangeFeed } from './change-feed.js';
 import { createFolderWriter, type FolderChange } from './folder-writer.js';
 import { assertName, assertPath, findSecret, resolveEnvironment, valueContext, type Scope } from './locations.js';
 
@@ -11,6 +12,8 @@ export interface SecretWritesDeps {
   db: Db;
   keyring: Pick<Keyring, 'encrypt' | 'decrypt'>;
   clock: Clock;
+  /** Told about each committed change, for watchers. */
+  changes?: Pick<ChangeFeed, 'publish'> | undefined;
 }
 
 /** What the audit log records of a write: the folder, its new revision, and each name with outcome and version. */
@@ -23,8 +26,18 @@ function batchDetails(result: BatchResult): Record<string, unknown> {
 }
 
 /** Every change to secrets: each is one transaction, and every write goes through the folder writer. */
-export function createSecretWrites({ db, keyring, clock }: SecretWritesDeps) {
+export function createSecretWrites({ db, keyring, clock, changes }: SecretWritesDeps) {
   const writer = createFolderWriter({ keyring, clock });
+
+  /** After the commit: watchers of the folder hear of it, unless nothing changed. */
+  function notify<T extends BatchResult>(scope: Scope): (result: T) => T {
+    return (result) => {
+      if (result.results.some((r) => r.outcome !== 'unchanged')) {
+        changes?.publish({ project: scope.project, env: scope.env, path: result.path });
+      }
+      return result;
+    };
+  }
 
   async function applyChanges(
     scope: Scope,
@@ -218,5 +231,10 @@ export function createSecretWrites({ db, keyring, clock }: SecretWritesDeps) {
     );
   }
 
-  return { applyChanges, rollbackSecret, rollbackFolder, destroyVersion };
+  return {
+    applyChanges: (...args: Parameters<typeof applyChanges>) => applyChanges(...args).then(notify(args[0])),
+    rollbackSecret: (...args: Parameters<typeof rollbackSecret>) => rollbackSecret(...args).then(notify(args[0])),
+    rollbackFolder: (...args: Parameters<typeof rollbackFolder>) => rollbackFolder(...args).then(notify(args[0])),
+    destroyVersion,
+  };
 }

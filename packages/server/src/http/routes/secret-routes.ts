@@ -1,9 +1,11 @@
 import { Hono, type Context } from 'hono';
+import { isWithinFolder } from '@keybox/sdk';
 import { z } from 'zod';
 import { invalidInput } from '../../core/app-error.js';
 import type { AuditLog } from '../../core/audit/audit-log.js';
 import { mayReachBelow } from '../../core/policy/policy-engine.js';
 import type { Capability } from '../../core/policy/policy-rules.js';
+import type { ChangeFeed } from '../../core/secrets/change-feed.js';
 import type { SecretService, Scope } from '../../core/secrets/secret-service.js';
 import { auditAs, txAudit } from '../audit-middleware.js';
 import { allows, authorize } from '../authorize.js';
@@ -43,7 +45,7 @@ const folderRollbackBody = z
 
 export interface SecretRouteDeps {
   secrets: SecretService;
-  auditLog: Pick<AuditLog, 'appendIn'>;
+  auditLog: Pick<AuditLog, 'appendIn' | 'published'>;
 }
 
 /** The scope of a route under /projects/:project/environments/:env, checked against the caller's policies. */
@@ -69,9 +71,59 @@ function authorizeFolder(c: Context<HttpEnv>, capability: Capability, scope: Sco
   return (path: string) => allows(c, { ...request, path });
 }
 
-/** `GET /api/v1/secrets`: the bulk read `keybox run` makes. */
-export function bulkReadRoute({ secrets }: Pick<SecretRouteDeps, 'secrets'>) {
+const watchQuery = bulkQuery.extend({
+  etag: z.string().max(100).optional(),
+  wait: intParam.optional(),
+});
+
+export const WATCH_MAX_WAIT_SECONDS = 60;
+
+/** `GET /api/v1/secrets` (the bulk read `keybox run` makes) and `GET /api/v1/secrets/watch`. */
+export function bulkReadRoute({ secrets, changes }: Pick<SecretRouteDeps, 'secrets'> & { changes: ChangeFeed }) {
   const app = new Hono<HttpEnv>();
+
+  /**
+   * Long poll: answers at once when the scope's ETag differs from `etag`, else when a change in the scope is
+   * committed, else after `wait` seconds (default 25), with `{ changed, etag }`. Changes made through another server
+   * process are caught at the timeout, when the ETag is compared again.
+   */
+  app.get('/watch', async (c) => {
+    const q = parseQuery(c, watchQuery);
+    const paths = (q.path === undefined ? ['/'] : typeof q.path === 'string' ? [q.path] : q.path).map(assertPath);
+    auditAs(c, 'secrets.watch', `${q.project}/${q.env}:${paths.join(',')}${q.recursive ? ' (recursive)' : ''}`);
+    const filters = paths.map((path) =>
+      authorizeFolder(c, 'read', { project: q.project, env: q.env, path }, q.recursive),
+    );
+    const allow = q.recursive ? (path: string) => filters.some((f) => f?.(path) === true) : undefined;
+    const current = () => secrets.scopeEtag(q.project, q.env, paths, q.recursive, allow);
+    let etag = await current();
+    const wait = Math.min(q.wait ?? 25, WATCH_MAX_WAIT_SECONDS);
+    if (etag === q.etag && wait > 0) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          unsubscribe();
+          resolve();
+        };
+        const timer = setTimeout(done, wait * 1000);
+        const unsubscribe = changes.subscribe((change) => {
+          // A folder the caller may not read must not wake it: its changes are none of its business.
+          const inScope =
+            change.project === q.project &&
+            change.env === q.env &&
+            paths.some((p) => (q.recursive ? isWithinFolder(change.path, p) : change.path === p)) &&
+            (allow === undefined || allow(change.path));
+          if (inScope) done();
+        });
+        c.req.raw.signal.addEventListener('abort', done, { once: true });
+      });
+      etag = await current();
+    }
+    c.get('audit').details['changed'] = etag !== q.etag;
+    c.header('cache-control', 'no-store');
+    return c.json({ changed: etag !== q.etag, etag });
+  });
+
   app.get('/', async (c) => {
     const q = parseQuery(c, bulkQuery);
     const paths = (q.path === undefined ? ['/'] : typeof q.path === 'string' ? [q.path] : q.path).map(assertPath);
