@@ -59,7 +59,7 @@ describe('authentication', () => {
   it('refuses an expired token and accepts one that has not expired yet', async () => {
     const { token } = await t.services.tokens.create({
       name: 'ci',
-      
+
       createdBy: 'test',
       expiresAt: '2026-01-01T00:00:10.000Z',
     });
@@ -73,7 +73,7 @@ describe('authentication', () => {
   });
 
   it('refuses a revoked token', async () => {
-    const { id, token } = await t.services.tokens.create({ name: 'old',  createdBy: 'test' });
+    const { id, token } = await t.services.tokens.create({ name: 'old', createdBy: 'test' });
     expect((await t.call('GET', '/api/v1/projects', undefined, { token })).status).toBe(200);
     await t.store.db
       .updateTable('api_tokens')

@@ -55,8 +55,9 @@ export async function createTestApp(options: { clock?: TestClock; root?: RootKey
 
   /** A static token with the given policies (none: it may do nothing). */
   async function tokenWith(policyNames: string[], name = 'test'): Promise<string> {
-    return (await tokens.create({ name, createdBy: 'test', policies: policyNames }, { attach: services.policies.attach }))
-      .token;
+    return (
+      await tokens.create({ name, createdBy: 'test', policies: policyNames }, { attach: services.policies.attach })
+    ).token;
   }
 
   /** Calls the app without a port, JSON in and out, with the admin token unless `token` is given. */

@@ -23,7 +23,7 @@ export function projectRoutes({
   auditLog,
 }: {
   projects: ProjectService;
-  auditLog: Pick<AuditLog, 'appendIn'>;
+  auditLog: Pick<AuditLog, 'appendIn' | 'published'>;
 }) {
   const app = new Hono<HttpEnv>();
 
