@@ -153,7 +153,9 @@ export async function startServer(config: ServerConfig, io: ServerIo): Promise<R
       closing ??= new Promise<void>((done) => {
         server.close(() => done());
         if ('closeIdleConnections' in server) server.closeIdleConnections();
-      }).then(() => store.close());
+      })
+        .then(() => services.auditLog.settled())
+        .then(() => store.close());
       return closing;
     },
   };

@@ -42,8 +42,11 @@ export function createServices({ db, dialect, keyring, clock, auditHeadFile, aud
   });
   const audit = {
     listAudit: (filter: Parameters<typeof listAudit>[1]) => listAudit(db, filter),
-    verifyAudit: (expect?: { seq: number; mac: string }) =>
-      verifyAuditChain(db, keyring.auditKey, { headFile: auditHeadFile, expect }),
+    // The head file is written just after each commit; let it catch up before comparing.
+    verifyAudit: async (expect?: { seq: number; mac: string }) => {
+      await auditLog.headWritten();
+      return verifyAuditChain(db, keyring.auditKey, { headFile: auditHeadFile, expect });
+    },
   };
   return { policies, tokens, users, identities, projects, secrets, changes, auditLog, audit };
 }

@@ -98,6 +98,7 @@ export async function createTestApp(options: { clock?: TestClock; root?: RootKey
     tokenWith,
     call,
     async close() {
+      await services.auditLog.settled();
       await store.close();
       if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
     },

@@ -47,14 +47,17 @@ describe('append', () => {
   it('gives concurrent entries consecutive sequence numbers on one verifiable chain', async () => {
     const records = await Promise.all(Array.from({ length: 25 }, (_, i) => log.append(entry(`a${i}`))));
     expect(records.map((r) => r.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    await log.headWritten();
     const result = await verifyAuditChain(temp.db, key, { headFile: headFile() });
     expect(result).toMatchObject({ ok: true, count: 25, head: { seq: 25 } });
   });
 
   it('moves the head file forward after each commit, readable by the server only', async () => {
     const first = await log.append(entry('a'));
+    await log.headWritten();
     expect(readHead(headFile())).toEqual({ seq: 1, mac: first.mac });
     const second = await log.append(entry('b'));
+    await log.headWritten();
     expect(readHead(headFile())).toEqual({ seq: 2, mac: second.mac });
     expect(statSync(headFile()).mode & 0o777).toBe(0o600);
   });
@@ -83,6 +86,7 @@ describe('appendIn', () => {
     ).rejects.toThrow('the change failed');
     const next = await log.append(entry('after'));
     expect(next.seq).toBe(2);
+    await log.headWritten();
     expect(await verifyAuditChain(temp.db, key, { headFile: headFile() })).toMatchObject({ ok: true, count: 2 });
   });
 
@@ -91,6 +95,7 @@ describe('appendIn', () => {
     expect(lines).toEqual([]);
     expect(readHead(headFile())).toBeUndefined();
     log.published(records);
+    await log.headWritten();
     expect(readHead(headFile())).toEqual({ seq: 1, mac: records[0]?.mac });
     expect(lines).toHaveLength(1);
   });

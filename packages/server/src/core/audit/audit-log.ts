@@ -1,4 +1,5 @@
 import { closeSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
 import type { KeyObject } from 'node:crypto';
 import { isoNow, type Clock } from '../clock.js';
 import type { Db } from '../store/database.js';
@@ -102,6 +103,34 @@ export function createAuditLog({ db, dialect, key, clock, headFile, sink }: Audi
     return records;
   }
 
+  // The head file is written off the event loop, one write at a time, always with the newest head: a burst of
+  // commits costs one file replacement, not one each.
+  let headWriter: Promise<void> | undefined;
+  let headPending: AuditHead | undefined;
+  function writeHeadSoon(head: AuditHead): void {
+    if (headFile === undefined) return;
+    headPending = head;
+    if (headWriter !== undefined) return;
+    const file = headFile;
+    headWriter = (async () => {
+      try {
+        while (headPending !== undefined) {
+          const next = headPending;
+          headPending = undefined;
+          // A failed write leaves the previous head: still a true (older) anchor, and `verify` says if it is missing.
+          await writeHeadAsync(file, next).catch(() => undefined);
+        }
+      } finally {
+        headWriter = undefined;
+      }
+    })();
+  }
+
+  /** Resolves once the head file holds the newest committed head (at once when no write is under way). */
+  async function headWritten(): Promise<void> {
+    while (headWriter !== undefined) await headWriter;
+  }
+
   /** After commit: stream the entries and move the external head forward. */
   function published(records: readonly AuditRecord[]): void {
     if (records.length === 0) return;
@@ -109,10 +138,20 @@ export function createAuditLog({ db, dialect, key, clock, headFile, sink }: Audi
       for (const r of records) sink(`${JSON.stringify({ ...r, details: JSON.parse(r.details) as unknown })}\n`);
     }
     const last = records[records.length - 1] as AuditRecord;
-    if (headFile !== undefined && last.seq > publishedSeq) {
+    if (last.seq > publishedSeq) {
       publishedSeq = last.seq;
-      writeHead(headFile, { seq: last.seq, mac: last.mac });
+      writeHeadSoon({ seq: last.seq, mac: last.mac });
     }
+  }
+
+  let flushed: Promise<void> | undefined;
+  /** Waits until every queued entry is committed and the head file has caught up (on shutdown). */
+  async function settled(): Promise<void> {
+    while (flushed !== undefined || scheduled) {
+      if (flushed !== undefined) await flushed;
+      else await new Promise((r) => setImmediate(r));
+    }
+    await headWritten();
   }
 
   async function flush(): Promise<void> {
@@ -139,17 +178,37 @@ export function createAuditLog({ db, dialect, key, clock, headFile, sink }: Audi
     }
   }
 
+  /*
+   * node:sqlite runs synchronously, so a flush started at once would always carry one entry. Starting it on the
+   * next check phase lets every request that finished in this turn of the event loop join the same transaction:
+   * one commit (one fsync) for the group, and each response still waits for its own entry.
+   */
+  let scheduled = false;
   function append(entry: AuditEntry): Promise<AuditRecord> {
     return new Promise((resolve, reject) => {
       queue.push({ entry, resolve, reject });
-      if (!flushing) void flush();
+      if (!flushing && !scheduled) {
+        scheduled = true;
+        setImmediate(() => {
+          scheduled = false;
+          flushed = flush().finally(() => {
+            flushed = undefined;
+          });
+        });
+      }
     });
   }
 
-  return { append, appendIn, published, genesis };
+  return { append, appendIn, published, settled, headWritten, genesis };
 }
 
 export type AuditLog = ReturnType<typeof createAuditLog>;
+
+async function writeHeadAsync(path: string, head: AuditHead): Promise<void> {
+  const temp = `${path}.tmp`;
+  await writeFile(temp, `${JSON.stringify(head)}\n`, { mode: 0o600 });
+  await rename(temp, path);
+}
 
 /** Replaces the head file atomically; it is 0600 like everything the server writes. */
 export function writeHead(path: string, head: AuditHead): void {

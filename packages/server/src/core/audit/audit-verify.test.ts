@@ -23,6 +23,7 @@ beforeEach(async () => {
   await t.call('GET', '/api/v1/projects/shop/environments/dev/secrets/API_KEY');
   await t.call('GET', '/api/v1/projects', undefined, { token: 'bad' });
   for (let i = 0; i < 4; i++) await t.call('GET', '/api/v1/projects');
+  await t.services.auditLog.settled();
 });
 afterEach(async () => {
   await t.close();

@@ -2,6 +2,7 @@ import { AppError, conflict, invalidInput, notFound } from '../app-error.js';
 import { isoNow, type Clock } from '../clock.js';
 import { audited, type TxAudit } from '../audit/tx-audit.js';
 import type { Db } from '../store/database.js';
+import { prepared } from '../store/prepared.js';
 import { BUILTIN_POLICIES, ROLE_TEMPLATES } from './builtin-policies.js';
 import { compilePolicy, type CompiledPolicy } from './policy-engine.js';
 import { parseRules, type PolicyRule } from './policy-rules.js';
@@ -69,14 +70,18 @@ export function createPolicyService({ db, clock }: PolicyServiceDeps) {
   }
 
   /** The compiled policies attached to a principal: what every request is decided against. */
-  async function policiesFor(type: PrincipalType, id: string): Promise<CompiledPolicy[]> {
-    const rows = await db
+  // On every request: compiled once (see store/prepared.ts).
+  const attachedPolicies = prepared(
+    db
       .selectFrom('policy_attachments as a')
       .innerJoin('policies as p', 'p.name', 'a.policy_name')
       .select(['p.name', 'p.rules'])
-      .where('a.principal_type', '=', type)
-      .where('a.principal_id', '=', id)
-      .execute();
+      .where('a.principal_type', '=', '')
+      .where('a.principal_id', '=', ''),
+  );
+
+  async function policiesFor(type: PrincipalType, id: string): Promise<CompiledPolicy[]> {
+    const { rows } = await db.executeQuery(attachedPolicies(type, id));
     return rows.map((r) => compileStored(r.name, r.rules));
   }
 
