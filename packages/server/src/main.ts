@@ -58,6 +58,7 @@ export async function startServer(config: ServerConfig, io: ServerIo): Promise<R
     clock,
     auditHeadFile: join(dataDir, AUDIT_HEAD_FILE),
     auditSink: config.auditFile === undefined ? undefined : openAuditSink(config.auditFile),
+    version: SERVER_VERSION,
   });
   await services.policies.ensureBuiltins();
 

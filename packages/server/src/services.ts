@@ -1,4 +1,4 @@
-import { createAuditLog } from './core/audit/audit-log.js';
+import { createAuditLog, readHead } from './core/audit/audit-log.js';
 import { listAudit } from './core/audit/audit-query.js';
 import { verifyAuditChain } from './core/audit/audit-verify.js';
 import { createIdentityService } from './core/auth/identity-service.js';
@@ -6,14 +6,19 @@ import { createTokenService } from './core/auth/token-service.js';
 import { createUserService } from './core/auth/user-service.js';
 import type { Clock } from './core/clock.js';
 import type { Keyring } from './core/crypto/keyring.js';
+import { createManifestService } from './core/manifests/manifest-service.js';
 import { createPolicyService } from './core/policy/policy-service.js';
 import { createProjectService } from './core/projects/project-service.js';
 import { createChangeFeed } from './core/secrets/change-feed.js';
 import { createSecretService } from './core/secrets/secret-service.js';
 import type { Db } from './core/store/database.js';
 import type { SqlDialect } from './core/store/migrations.js';
+import { serverStatus } from './core/status/server-status.js';
 
 export interface ServicesDeps {
+  /** For /api/secrets/status. */
+  version?: string;
+  startedAt?: Date;
   db: Db;
   dialect: SqlDialect;
   keyring: Keyring;
@@ -24,7 +29,16 @@ export interface ServicesDeps {
 }
 
 /** Wires every core service over one store (used by main.ts and by the tests, so both run the same graph). */
-export function createServices({ db, dialect, keyring, clock, auditHeadFile, auditSink }: ServicesDeps) {
+export function createServices({
+  db,
+  dialect,
+  keyring,
+  clock,
+  auditHeadFile,
+  auditSink,
+  version = '0.0.0',
+  startedAt = clock.now(),
+}: ServicesDeps) {
   const policies = createPolicyService({ db, clock });
   const tokens = createTokenService({ db, keyring, clock, policies });
   const users = createUserService({ db, clock, tokens, policies });
@@ -48,7 +62,22 @@ export function createServices({ db, dialect, keyring, clock, auditHeadFile, aud
       return verifyAuditChain(db, keyring.auditKey, { headFile: auditHeadFile, expect });
     },
   };
-  return { policies, tokens, users, identities, projects, secrets, changes, auditLog, audit };
+  const manifests = createManifestService({ db, clock });
+  const status = () =>
+    serverStatus({
+      db,
+      dialect,
+      version,
+      rootKeyId: keyring.rootKeyId,
+      startedAt,
+      now: () => clock.now(),
+      readHeadFile: async () => {
+        if (auditHeadFile === undefined) return undefined;
+        await auditLog.headWritten();
+        return readHead(auditHeadFile);
+      },
+    });
+  return { policies, tokens, users, identities, projects, secrets, changes, auditLog, audit, manifests, status };
 }
 
 export type Services = ReturnType<typeof createServices>;

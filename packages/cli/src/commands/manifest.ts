@@ -1,12 +1,15 @@
-import { existsSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { MANIFEST_FILE, type SecretMeta } from '@keybox/sdk';
 import { bool, parseCommand, str, type CommandSpec } from '../args.js';
 import { envPrefix, JSON_OPTION, SCOPE_OPTIONS, scopedContext, singlePath } from '../command-context.js';
 import { CliError, usageError } from '../errors.js';
 import { isYamlFile, loadManifest } from '../manifest/load-manifest.js';
-import { note, printJson, printLine } from '../output/print.js';
+import { note, printJson, printLine, printTable } from '../output/print.js';
 import { dispatch } from '../subcommands.js';
+
+// Builtins via process.getBuiltinModule, not `import`: the CLI is one bundle, and an ESM import of a builtin there
+// costs every command, `keybox run` included, ~2 ms each (see config/project-file.ts).
+const { existsSync, writeFileSync } = process.getBuiltinModule('node:fs');
+const nodePath = process.getBuiltinModule('node:path');
 
 const specs = {
   init: {
@@ -32,7 +35,45 @@ const specs = {
     options: JSON_OPTION,
     positionals: true,
   },
+  push: {
+    name: 'keybox manifest push',
+    usage: ['keybox manifest push [--manifest FILE] --project P --env E'],
+    summary: "Store the app's manifest with the environment, for `manifest status` and the web UI.",
+    options: {
+      ...SCOPE_OPTIONS,
+      manifest: {
+        type: 'string',
+        short: 'm',
+        value: 'FILE',
+        description: 'the manifest (default: ./keybox.manifest.json)',
+      },
+    },
+  },
+  status: {
+    name: 'keybox manifest status',
+    usage: ['keybox manifest status --project P --env E [--json]'],
+    summary: 'For each item of the stored manifest: required, secret, the variables that feed it, and where it is set.',
+    details: [
+      'Names only: whether a secret of that name exists and in which folders (those you may list), never a value.',
+    ],
+    options: { ...SCOPE_OPTIONS, ...JSON_OPTION },
+  },
 } satisfies Record<string, CommandSpec>;
+
+interface StoredManifest {
+  updatedAt: string;
+  updatedBy: string;
+  items: {
+    name: string;
+    required: boolean;
+    secret: boolean;
+    envVars: string[];
+    fileVars: string[];
+    folders: string[];
+    present: boolean;
+  }[];
+  undeclared: { name: string; folders: string[] }[];
+}
 
 export function run(argv: string[]) {
   return dispatch(
@@ -40,6 +81,8 @@ export function run(argv: string[]) {
     {
       init: { summary: specs.init.summary, run: init },
       validate: { summary: specs.validate.summary, run: validate },
+      push: { summary: specs.push.summary, run: push },
+      status: { summary: specs.status.summary, run: status },
     },
     argv,
   );
@@ -48,7 +91,7 @@ export function run(argv: string[]) {
 async function init(argv: string[]): Promise<number> {
   const { values } = parseCommand(specs.init, argv);
   const output = str(values, 'output') ?? MANIFEST_FILE;
-  const target = output === '-' ? undefined : resolve(process.cwd(), output);
+  const target = output === '-' ? undefined : nodePath.resolve(process.cwd(), output);
   if (target !== undefined && existsSync(target) && !bool(values, 'force')) {
     throw usageError(`${target} already exists`, 'pass --force to overwrite it');
   }
@@ -97,4 +140,37 @@ async function validate(argv: string[]): Promise<number> {
   const required = manifest.items.filter((i) => i.required).length;
   printLine(`${file}: valid, ${manifest.items.length} item(s): ${secrets} secret, ${required} required`);
   return 0;
+}
+
+async function push(argv: string[]): Promise<number> {
+  const { values } = parseCommand(specs.push, argv);
+  const { file, manifest, document } = await loadManifest(str(values, 'manifest'), process.cwd());
+  const { scope, client } = await scopedContext(values);
+  await client.request('PUT', `${envPrefix(scope)}/manifest`, { body: document });
+  note(`stored ${file} (${manifest.items.length} item(s)) with ${scope.project}/${scope.env}`);
+  return 0;
+}
+
+async function status(argv: string[]): Promise<number> {
+  const { values } = parseCommand(specs.status, argv);
+  const { scope, client } = await scopedContext(values);
+  const stored = await client.request<StoredManifest>('GET', `${envPrefix(scope)}/manifest`);
+  if (bool(values, 'json')) {
+    printJson(stored);
+  } else {
+    printTable(
+      ['NAME', 'REQUIRED', 'SECRET', 'ENV VARS', 'SET IN'],
+      stored.items.map((i) => [
+        i.name,
+        i.required ? 'yes' : 'no',
+        i.secret ? 'yes' : 'no',
+        [...i.envVars, ...i.fileVars].join(','),
+        i.present ? i.folders.join(',') : 'MISSING',
+      ]),
+    );
+    if (stored.undeclared.length > 0) {
+      note(`not in the manifest: ${stored.undeclared.map((u) => u.name).join(', ')}`);
+    }
+  }
+  return stored.items.some((i) => i.required && !i.present) ? 1 : 0;
 }

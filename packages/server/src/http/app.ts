@@ -12,7 +12,9 @@ import type { TokenService } from '../core/auth/token-service.js';
 import type { UserService } from '../core/auth/user-service.js';
 import type { Clock } from '../core/clock.js';
 import type { PolicyService } from '../core/policy/policy-service.js';
+import type { ManifestService } from '../core/manifests/manifest-service.js';
 import type { ProjectService } from '../core/projects/project-service.js';
+import type { ServerStatus } from '../core/status/server-status.js';
 import type { ChangeFeed } from '../core/secrets/change-feed.js';
 import type { SecretService } from '../core/secrets/secret-service.js';
 import { auditMiddleware } from './audit-middleware.js';
@@ -21,6 +23,7 @@ import type { HttpEnv } from './http-env.js';
 import { accessRoutes } from './routes/access-routes.js';
 import { auditRoutes, type AuditRouteDeps } from './routes/audit-routes.js';
 import { authRoutes } from './routes/auth-routes.js';
+import { manifestRoutes } from './routes/manifest-routes.js';
 import { projectRoutes } from './routes/project-routes.js';
 import { bulkReadRoute, secretRoutes } from './routes/secret-routes.js';
 
@@ -43,6 +46,9 @@ export interface AppDeps {
   policies: PolicyService;
   auditLog: Pick<AuditLog, 'append' | 'appendIn' | 'published'>;
   audit: AuditRouteDeps;
+  manifests: ManifestService;
+  /** What `/api/secrets/status` answers. */
+  status: () => Promise<ServerStatus>;
   logger: Logger;
   clock: Clock;
   version: string;
@@ -106,6 +112,12 @@ export function createApp(deps: AppDeps) {
   );
 
   app.get('/healthz', (c) => c.json<HealthResponse>({ status: 'ok', version: deps.version }));
+  // For monitors, without a token: states, counts and ages only — no value and no name.
+  app.get('/api/secrets/status', async (c) => {
+    const status = await deps.status();
+    c.header('cache-control', 'no-store');
+    return c.json(status, status.status === 'ok' ? 200 : 503);
+  });
 
   app.use('/api/v1/*', auditMiddleware(deps.auditLog));
   app.use('/api/v1/*', async (c, next) => {
@@ -143,6 +155,10 @@ export function createApp(deps: AppDeps) {
   app.route(
     '/api/v1/projects/:project/environments/:env',
     secretRoutes({ secrets: deps.secrets, auditLog: deps.auditLog }),
+  );
+  app.route(
+    '/api/v1/projects/:project/environments/:env',
+    manifestRoutes({ manifests: deps.manifests, auditLog: deps.auditLog }),
   );
   app.route('/api/v1/audit', auditRoutes(deps.audit));
   app.route(

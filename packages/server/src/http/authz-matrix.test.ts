@@ -62,6 +62,8 @@ function correctGrant(access: RouteAccess): Grant | undefined {
       return { project, env: '*', folder: '/**', capabilities: ['admin'] };
     case 'env-admin':
       return { project, env, folder: '/**', capabilities: ['admin'] };
+    case 'env-list':
+      return { project, env, folder: '/**', capabilities: ['list'] };
     case 'folder':
       return { project, env, folder: `${TARGET.folder}/**`, capabilities: access.capabilities };
   }
@@ -84,6 +86,8 @@ function covers(grant: Grant | undefined, access: RouteAccess): boolean {
       return projectOk && grant.env === '*' && grant.folder === '/**' && can('admin');
     case 'env-admin':
       return projectOk && envOk && grant.folder === '/**' && can('admin');
+    case 'env-list':
+      return projectOk && envOk && grant.folder === '/**' && can('list');
     case 'folder':
       return projectOk && envOk && folderOk && access.capabilities.every(can);
   }

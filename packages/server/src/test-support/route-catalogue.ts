@@ -20,6 +20,8 @@ export type RouteAccess =
   | { kind: 'project-admin' }
   /** `admin` on the whole environment TARGET.env: every folder. */
   | { kind: 'env-admin' }
+  /** `list` on the whole environment TARGET.env: every folder. */
+  | { kind: 'env-list' }
   /** These capabilities on the folder TARGET.folder. */
   | { kind: 'folder'; capabilities: Capability[] }
   /** `admin` on everything (project `*`, environment `*`, `/**`). */
@@ -61,6 +63,14 @@ function route(method: CatalogueRoute['method'], path: string, access: RouteAcce
 
 export const ROUTE_CATALOGUE: CatalogueRoute[] = [
   route('GET', '/healthz', { kind: 'public' }, () => ({ path: '/healthz' })),
+  route('GET', '/api/secrets/status', { kind: 'public' }, () => ({ path: '/api/secrets/status' })),
+  route('PUT', '/api/v1/projects/:project/environments/:env/manifest', { kind: 'env-admin' }, () => ({
+    path: `${env}/manifest`,
+    body: { version: 1, items: { API_KEY: { description: 'the API key' } } },
+  })),
+  route('GET', '/api/v1/projects/:project/environments/:env/manifest', { kind: 'env-list' }, () => ({
+    path: `${env}/manifest`,
+  })),
 
   // Logins and a token acting on itself
   route('POST', '/api/v1/auth/login', { kind: 'public' }, (f) => ({

@@ -194,6 +194,14 @@ export interface AuditHeadTable {
   mac: string;
 }
 
+export interface ManifestsTable {
+  environment_id: string;
+  /** The manifest as JSON (validated with the SDK's parseManifest). */
+  body: string;
+  updated_at: string;
+  updated_by: string;
+}
+
 export interface Database {
   meta: MetaTable;
   data_keys: DataKeysTable;
@@ -211,6 +219,7 @@ export interface Database {
   policy_attachments: PolicyAttachmentsTable;
   audit_log: AuditLogTable;
   audit_head: AuditHeadTable;
+  manifests: ManifestsTable;
 }
 
 export type Db = Kysely<Database>;

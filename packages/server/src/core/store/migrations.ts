@@ -225,6 +225,18 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
         await db.schema.alterTable('api_tokens').addColumn('ttl_seconds', 'integer').execute();
       },
     },
+    '0004-manifests': {
+      async up(db: Kysely<unknown>) {
+        // An app's declared secrets, per environment: what the UI and `keybox manifest status` compare with.
+        await db.schema
+          .createTable('manifests')
+          .addColumn('environment_id', 'text', (c) => c.primaryKey().references('environments.id').onDelete('cascade'))
+          .addColumn('body', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('updated_by', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 
