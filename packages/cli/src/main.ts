@@ -1,5 +1,7 @@
+import type * as Cli from './cli.js';
+
 /*
- * Entry point. Kept free of static imports and of syntax newer than Node 20 can parse, so that
+ * Entry point. Kept free of runtime imports (the type import above is erased) and of syntax newer than Node 20 can parse, so that
  * on a too-old runtime it can still say what to install instead of failing with a stack trace.
  */
 const MIN = [22, 15] as const;
@@ -16,5 +18,7 @@ if (major < MIN[0] || (major === MIN[0] && minor < MIN[1])) {
 // (process.getBuiltinModule rather than an import: see config/project-file.ts.)
 process.getBuiltinModule?.('node:module').enableCompileCache?.();
 
-const { main } = await import('./cli.js');
+// keybox.js is cli.js and everything it loads in one file (see rolldown.config.js): the fast way in.
+const bundle = './keybox.js';
+const { main } = (await import(bundle)) as typeof Cli;
 await main(process.argv.slice(2));

@@ -1,11 +1,14 @@
-import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { checkSlug } from '@keybox/sdk';
 import { bool, parseCommand, str, type CommandSpec } from '../args.js';
 import { PROJECT_FILE } from '../config/project-file.js';
 import { normalisePath } from '../config/scope.js';
 import { usageError } from '../errors.js';
 import { note } from '../output/print.js';
+
+// Builtins via process.getBuiltinModule, not `import`: the CLI is one bundle, and an ESM import of a builtin there
+// costs every command, `keybox run` included, ~2 ms each (see config/project-file.ts).
+const { existsSync, writeFileSync } = process.getBuiltinModule('node:fs');
+const nodePath = process.getBuiltinModule('node:path');
 
 export const spec: CommandSpec = {
   name: 'keybox init',
@@ -34,7 +37,7 @@ export function run(argv: string[]): Promise<number> {
     const check = checkSlug(kind, slug);
     if (!check.ok) throw usageError(check.reason);
   }
-  const file = join(process.cwd(), PROJECT_FILE);
+  const file = nodePath.join(process.cwd(), PROJECT_FILE);
   if (existsSync(file) && !bool(values, 'force')) {
     throw usageError(`${file} already exists`, 'pass --force to overwrite it');
   }

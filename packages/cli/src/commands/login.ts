@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { createKeyboxClient } from '@keybox/sdk';
 import { bool, parseCommand, str, type CommandSpec } from '../args.js';
 import { CONNECTION_OPTIONS, JSON_OPTION } from '../command-context.js';
@@ -7,6 +6,10 @@ import { readSession, removeSession, writeSession } from '../config/session.js';
 import { CliError, usageError } from '../errors.js';
 import { note, printJson, printLine } from '../output/print.js';
 import { readSecretInput } from '../secrets/read-hidden.js';
+
+// Builtins via process.getBuiltinModule, not `import`: the CLI is one bundle, and an ESM import of a builtin there
+// costs every command, `keybox run` included, ~2 ms each (see config/project-file.ts).
+const { readFileSync } = process.getBuiltinModule('node:fs');
 
 const loginSpec: CommandSpec = {
   name: 'keybox login',

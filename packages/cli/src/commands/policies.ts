@@ -1,10 +1,13 @@
-import { readFileSync } from 'node:fs';
 import { bool, parseCommand, str, type CommandSpec } from '../args.js';
 import { clientOnly, CONNECTION_OPTIONS, JSON_OPTION } from '../command-context.js';
 import { normalisePath } from '../config/scope.js';
 import { CliError, usageError } from '../errors.js';
 import { formatTime, note, printJson, printLine, printTable } from '../output/print.js';
 import { dispatch } from '../subcommands.js';
+
+// Builtins via process.getBuiltinModule, not `import`: the CLI is one bundle, and an ESM import of a builtin there
+// costs every command, `keybox run` included, ~2 ms each (see config/project-file.ts).
+const { readFileSync } = process.getBuiltinModule('node:fs');
 
 interface Rule {
   effect: 'allow' | 'deny';

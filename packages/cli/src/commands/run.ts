@@ -1,5 +1,6 @@
 import {
   formatInjected,
+  hasReferences,
   INJECTED_ENV_VAR,
   isKeyboxError,
   mergeFolders,
@@ -17,13 +18,10 @@ import { warn, writeStderr } from '../output/print.js';
 import { cacheDir, openBundleCache } from '../run/bundle-cache.js';
 import { buildChildEnv, MAX_ENV_STRING } from '../run/child-env.js';
 import { execChild } from '../run/exec-child.js';
-import { expandScope } from '../run/expand-scope.js';
 import { fetchScope, formatAge, type Source } from '../run/fetch-scope.js';
-import { printPlan, type PlanRow } from '../run/plan.js';
+import type { PlanRow } from '../run/plan.js';
 import { resolveCommand } from '../run/resolve-command.js';
-import { pickBaseDir, sweepStale, writeSecretFiles } from '../run/secret-files.js';
-import { superviseChild } from '../run/supervise-child.js';
-import { superviseWatching, type Generation } from '../run/watch-mode.js';
+import type { Generation } from '../run/watch-mode.js';
 
 export const spec: CommandSpec = {
   name: 'keybox run',
@@ -198,7 +196,11 @@ export async function run(argv: string[]): Promise<number> {
   const prepare = async (folders: BulkFolder[], client: KeyboxClient | undefined) => {
     const merged = mergeFolders(folders);
     const raw = new Map([...merged.secrets].map(([name, s]) => [name, s.value]));
-    const expanded = bool(values, 'no-expand') ? raw : await expandScope(raw, scope.project, client);
+    // Most values hold no reference: the resolver is loaded only when one does (it is off the fast path).
+    const expanded =
+      bool(values, 'no-expand') || ![...raw.values()].some(hasReferences)
+        ? raw
+        : await (await import('../run/expand-scope.js')).expandScope(raw, scope.project, client);
     const secrets = new Map(
       [...merged.secrets].map(([name, s]) => [name, { ...s, value: expanded.get(name) ?? s.value }]),
     );
@@ -246,7 +248,7 @@ export async function run(argv: string[]): Promise<number> {
               ? 'file (NAME_FILE)'
               : 'injected',
     }));
-    printPlan(rows, first.merged.shadowed, bool(values, 'json'));
+    (await import('../run/plan.js')).printPlan(rows, first.merged.shadowed, bool(values, 'json'));
     return 0;
   }
   if (!quiet) {
@@ -259,12 +261,16 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (resolved === undefined) return 0;
 
+  // Modules only the supervising modes need: loaded only for them, so a plain exec stays as light as it can be.
+  const secretFiles = asFiles ? await import('../run/secret-files.js') : undefined;
+
   /** The child's full spec: environment (or secret files), KEYBOX_INJECTED, the values to mask. */
   const toGeneration = (p: Awaited<ReturnType<typeof prepare>>, etag: string | undefined): Generation => {
     const env = { ...p.child.env };
     const values = Object.keys(p.child.injected).map((name) => p.secrets.get(name)?.value ?? '');
     let dispose: (() => void) | undefined;
-    if (asFiles) {
+    if (secretFiles !== undefined) {
+      const { pickBaseDir, sweepStale, writeSecretFiles } = secretFiles;
       const base = pickBaseDir(process.env);
       sweepStale(base.dir);
       if (!base.memoryBacked && !quiet) warn(`${base.dir} is not memory-backed: the secret files are on a disk`);
@@ -314,6 +320,7 @@ export async function run(argv: string[]): Promise<number> {
           return call(await connected(true));
         }
       };
+      const { superviseWatching } = await import('../run/watch-mode.js');
       const status = await superviseWatching({
         first: firstGeneration,
         watch: (etag) => withLogin((c) => c.watch(request, etag, 25)),
@@ -339,6 +346,7 @@ export async function run(argv: string[]): Promise<number> {
     // As PID 1 the child would inherit the init role: no reaping, and SIGTERM ignored without a handler.
     if (bool(values, 'no-exec') || process.pid === 1 || mask || asFiles) {
       process.once('exit', () => firstGeneration.dispose?.());
+      const { superviseChild } = await import('../run/supervise-child.js');
       try {
         return await superviseChild(firstGeneration.spec);
       } finally {

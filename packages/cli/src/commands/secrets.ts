@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import {
   checkSecretName,
   mergeFolders,
@@ -16,6 +15,10 @@ import { CliError, usageError } from '../errors.js';
 import { formatTime, note, printJson, printLine, printTable } from '../output/print.js';
 import { parseAssignments, readAllStdin } from '../secrets/assignments.js';
 import { dispatch } from '../subcommands.js';
+
+// Builtins via process.getBuiltinModule, not `import`: the CLI is one bundle, and an ESM import of a builtin there
+// costs every command, `keybox run` included, ~2 ms each (see config/project-file.ts).
+const { readFileSync } = process.getBuiltinModule('node:fs');
 
 const common = { ...SCOPE_OPTIONS, ...JSON_OPTION };
 const ifVersion: Record<string, OptionSpec> = {
@@ -334,7 +337,7 @@ export function run(argv: string[]) {
             );
           }
           const { parseDotenv } = await import('../secrets/dotenv-format.js');
-          const entries = parseDotenv(text, file);
+          const entries = await parseDotenv(text, file);
           if (entries.length === 0) throw new CliError('INVALID_INPUT', `${file} holds no variables`);
           const { scope, client } = await scopedContext(values);
           const path = singlePath(scope);

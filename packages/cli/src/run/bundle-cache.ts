@@ -1,10 +1,10 @@
 import type { BulkFolder } from '@keybox/sdk';
 
-// Builtins come from process.getBuiltinModule: see config/project-file.ts.
+// Builtins come from process.getBuiltinModule: see config/project-file.ts. node:crypto (~2.7 ms to load) only when a
+// cache is opened, not for every command of the bundle.
 const fs = process.getBuiltinModule('node:fs');
 const path = process.getBuiltinModule('node:path');
 const os = process.getBuiltinModule('node:os');
-const crypto = process.getBuiltinModule('node:crypto');
 
 /*
  * The last-known-good copy of a scope, for when the server cannot be reached. One file per scope, AES-256-GCM, 0600
@@ -34,6 +34,7 @@ export function cacheDir(env: NodeJS.ProcessEnv): string {
 }
 
 export function openBundleCache(dir: string, identity: CacheIdentity, credential: string) {
+  const crypto = process.getBuiltinModule('node:crypto');
   const id = JSON.stringify([
     'keybox-cache/v1',
     identity.addr,

@@ -107,7 +107,7 @@ async function fromFallbackFile(file: string, reason: string): Promise<Fetched> 
       `${reason}, and the fallback file ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
     );
   }
-  const secrets = parseDotenv(text, file).map(({ name, value }) => ({ name, value, version: 0 }));
+  const secrets = (await parseDotenv(text, file)).map(({ name, value }) => ({ name, value, version: 0 }));
   return {
     folders: [{ path: file, revision: 0, secrets }],
     source: { kind: 'fallback', file, reason },
@@ -141,7 +141,9 @@ export async function fetchScope(options: FetchOptions): Promise<Fetched> {
       );
       const verifiedAt = new Date((options.now ?? Date.now)()).toISOString();
       if (result.notModified && cached?.ok === true) {
-        options.cache?.write({ ...cached.bundle, verifiedAt });
+        // Confirmed unchanged: note when, but rewriting the file on every run is not worth it within a minute.
+        const age = (options.now ?? Date.now)() - Date.parse(cached.bundle.verifiedAt);
+        if (!(age >= 0 && age < 60_000)) options.cache?.write({ ...cached.bundle, verifiedAt });
         return {
           folders: cached.bundle.folders,
           source: { kind: 'server', notModified: true },

@@ -1,7 +1,8 @@
 import type { Transform } from 'node:stream';
 
 // Builtins come from process.getBuiltinModule: see config/project-file.ts.
-const stream = process.getBuiltinModule('node:stream');
+// (node:stream only when a masker is made: the CLI is one bundle.)
+const loadStream = () => process.getBuiltinModule('node:stream');
 
 /** What a masked value becomes. Fixed width, so the output does not reveal how long the value was. */
 export const MASK = '*****';
@@ -147,7 +148,7 @@ export function createMaskCore(values: readonly string[], options: MaskOptions =
  */
 export function createMasker(values: readonly string[], options: MaskOptions = {}): Transform {
   const core = createMaskCore(values, options);
-  return new stream.Transform({
+  return new (loadStream().Transform)({
     transform(chunk: Buffer, _encoding, callback) {
       const bytes = core.push(chunk);
       callback(null, bytes.length > 0 ? bytes : undefined);

@@ -1,6 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { checkSecretName } from '@keybox/sdk';
 import { CliError, usageError } from '../errors.js';
+
+// Builtins via process.getBuiltinModule, not `import`: the CLI is one bundle, and an ESM import of a builtin there
+// costs every command, `keybox run` included, ~2 ms each (see config/project-file.ts).
+const { readFileSync } = process.getBuiltinModule('node:fs');
 
 export interface Assignment {
   name: string;

@@ -162,25 +162,25 @@ describe('formatDotenv', () => {
 });
 
 describe('parseDotenv', () => {
-  it('reads names and values with the dotenv parser', () => {
-    expect(parseDotenv('A=1\n# comment\nexport B=\'two words\'\nC="x\\ny"\n', 'f.env')).toEqual([
+  it('reads names and values with the dotenv parser', async () => {
+    expect(await parseDotenv('A=1\n# comment\nexport B=\'two words\'\nC="x\\ny"\n', 'f.env')).toEqual([
       { name: 'A', value: '1' },
       { name: 'B', value: 'two words' },
       { name: 'C', value: 'x\ny' },
     ]);
   });
 
-  it('refuses a file with names that are not secret names', () => {
-    expect(() => parseDotenv('GOOD=1\nbad-name=2\n', 'f.env')).toThrow(CliError);
+  it('refuses a file with names that are not secret names', async () => {
+    await expect(parseDotenv('GOOD=1\nbad-name=2\n', 'f.env')).rejects.toThrow(CliError);
   });
 
-  it('does not echo a continuation line of an unquoted multi-line value as a bad name', () => {
+  it('does not echo a continuation line of an unquoted multi-line value as a bad name', async () => {
     // An unquoted PEM/base64url value spills onto the next lines; dotenv reads `<key material>=` there as a name.
     const keyMaterial = 'q8Zt-Yb3.Kd9_canarySecret';
     const text = `PRIVATE_KEY=-----BEGIN KEY-----\n${keyMaterial}=\n-----END KEY-----\n`;
     let message = '';
     try {
-      parseDotenv(text, 'f.env');
+      await parseDotenv(text, 'f.env');
     } catch (error) {
       message = (error as Error).message;
     }

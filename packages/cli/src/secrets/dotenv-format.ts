@@ -1,9 +1,13 @@
 import { checkSecretName } from '@keybox/sdk';
-import { parse } from 'dotenv';
 import { CliError } from '../errors.js';
 
-/** Parses a dotenv file with the `dotenv` package's parser, rejecting names that are not valid secret names. */
-export function parseDotenv(text: string, file: string): { name: string; value: string }[] {
+/**
+ * Parses a dotenv file with the `dotenv` package's parser, rejecting names that are not valid secret names. The
+ * package is imported here, when a file is parsed: the CLI is one bundle, and a top-level import would load it (and
+ * node:crypto with it) for every command.
+ */
+export async function parseDotenv(text: string, file: string): Promise<{ name: string; value: string }[]> {
+  const { parse } = await import('dotenv');
   const parsed = parse(text);
   const bad = Object.keys(parsed).filter((name) => !checkSecretName(name).ok);
   if (bad.length > 0) {
