@@ -84,7 +84,8 @@ describe('keybox check', () => {
     // run keeps its own token from the child: the app's own fetch is not configured, and need not be.
     expect((JSON.parse(result.stdout) as SecretsStatus).keybox).toEqual({
       state: 'not-configured',
-      reason: 'no token (KEYBOX_TOKEN, SECRETS_API_TOKEN, KEYBOX_TOKEN_FILE)',
+      reason:
+        'no credential (KEYBOX_TOKEN, SECRETS_API_TOKEN, KEYBOX_TOKEN_FILE, KEYBOX_CLIENT_ID + KEYBOX_CLIENT_SECRET)',
       injected: { project: 'shop', env: 'prod' },
     });
     expect(items(result.stdout)['DB_URL']).toMatchObject({

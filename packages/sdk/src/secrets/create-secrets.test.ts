@@ -78,7 +78,8 @@ describe('load', () => {
     expect(status({})).toEqual({ state: 'not-configured', reason: 'no address (KEYBOX_ADDR, SECRETS_API_URL)' });
     expect(status({ SECRETS_API_URL: 'http://kb:8210' })).toMatchObject({
       state: 'not-configured',
-      reason: 'no token (KEYBOX_TOKEN, SECRETS_API_TOKEN, KEYBOX_TOKEN_FILE)',
+      reason:
+        'no credential (KEYBOX_TOKEN, SECRETS_API_TOKEN, KEYBOX_TOKEN_FILE, KEYBOX_CLIENT_ID + KEYBOX_CLIENT_SECRET)',
     });
     // As in a process keybox run started: address and token are passed on, the scope is not.
     expect(status({ KEYBOX_ADDR: 'http://kb:8210', SECRETS_API_TOKEN: 't' })).toEqual({

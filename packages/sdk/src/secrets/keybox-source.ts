@@ -1,4 +1,4 @@
-import { createKeyboxClient } from '../client/http-client.js';
+import { createKeyboxClient, type KeyboxClient } from '../client/http-client.js';
 import { KeyboxError, isKeyboxError } from '../client/keybox-error.js';
 import type { ErrorCode } from '../contract/error-codes.js';
 import { checkFolderPath, checkSlug } from '../contract/names.js';
@@ -21,8 +21,8 @@ export interface KeyboxBundle {
 }
 
 /**
- * Fetches the bundle for a scope. The default does one bulk read with a static token; machine-identity login and
- * the encrypted last-known-good cache plug in here without changing how items resolve.
+ * Fetches the bundle for a scope. The default does one bulk read, with a static token or after a machine-identity
+ * login; another source (a test double, a cache) plugs in here without changing how items resolve.
  */
 export type FetchBundle = (scope: BundleScope) => Promise<KeyboxBundle>;
 
@@ -31,6 +31,13 @@ export interface KeyboxOptions {
   addr?: string;
   /** Default: KEYBOX_TOKEN, then SECRETS_API_TOKEN, then the file named by KEYBOX_TOKEN_FILE. */
   token?: string;
+  /**
+   * A machine identity, used when there is no token: each load logs in (`POST /api/v1/auth/login`) for a
+   * short-lived access token. Default: KEYBOX_CLIENT_ID with KEYBOX_CLIENT_SECRET, or the file named by
+   * KEYBOX_CLIENT_SECRET_FILE.
+   */
+  clientId?: string;
+  clientSecret?: string;
   /** Default: KEYBOX_PROJECT. */
   project?: string;
   /** Default: KEYBOX_ENV. */
@@ -70,13 +77,24 @@ export function planKeybox(options: KeyboxOptions | false | undefined, env: EnvL
       const addr = first(opts.addr, env['KEYBOX_ADDR'], env['SECRETS_API_URL']);
       if (addr === undefined) return { state: 'not-configured', reason: 'no address (KEYBOX_ADDR, SECRETS_API_URL)' };
       const token = first(opts.token, env['KEYBOX_TOKEN'], env['SECRETS_API_TOKEN']) ?? tokenFromFile(env, readFile);
-      if (token === undefined) {
-        return { state: 'not-configured', reason: 'no token (KEYBOX_TOKEN, SECRETS_API_TOKEN, KEYBOX_TOKEN_FILE)' };
+      const identity = token === undefined ? identityFrom(opts, env, readFile) : undefined;
+      const credential = token !== undefined ? { token } : identity;
+      if (credential === undefined) {
+        return {
+          state: 'not-configured',
+          reason:
+            'no credential (KEYBOX_TOKEN, SECRETS_API_TOKEN, KEYBOX_TOKEN_FILE, KEYBOX_CLIENT_ID + KEYBOX_CLIENT_SECRET)',
+        };
       }
       const caFile = first(env['KEYBOX_CACERT']);
       const caCert =
         opts.caCert ?? (caFile === undefined ? undefined : readConfigFile(readFile, caFile, 'KEYBOX_CACERT'));
-      fetchBundle = createBulkFetcher({ addr, token, caCert, timeoutMs: opts.timeoutMs });
+      const certFile = first(env['KEYBOX_CLIENT_CERT']);
+      const keyFile = first(env['KEYBOX_CLIENT_KEY']);
+      const clientCert = certFile === undefined ? undefined : readConfigFile(readFile, certFile, 'KEYBOX_CLIENT_CERT');
+      const clientKey = keyFile === undefined ? undefined : readConfigFile(readFile, keyFile, 'KEYBOX_CLIENT_KEY');
+      const connection = { addr, caCert, clientCert, clientKey, timeoutMs: opts.timeoutMs };
+      fetchBundle = createBulkFetcher({ ...connection, ...credential });
     }
     // Address and credential without a scope (as in a process `keybox run` started, which passes KEYBOX_ADDR and the
     // token on but not the scope) leave the server unconfigured rather than failed.
@@ -95,28 +113,82 @@ export function planKeybox(options: KeyboxOptions | false | undefined, env: EnvL
   }
 }
 
+export interface BulkFetcherOptions {
+  addr: string;
+  caCert?: string | Buffer | undefined;
+  /** A client certificate and key (PEM) for a server that requires mutual TLS. */
+  clientCert?: string | Buffer | undefined;
+  clientKey?: string | Buffer | undefined;
+  timeoutMs?: number | undefined;
+}
+
 /**
- * The default `FetchBundle`: one `GET /api/v1/secrets` with a bearer token, folders merged as `keybox run` does.
+ * The default `FetchBundle`: one `GET /api/v1/secrets`, folders merged as `keybox run` does. With a machine identity
+ * instead of a token it logs in first and keeps the access token until it is about to expire; a token the server
+ * rejects (revoked, used up) is replaced by one new login, once.
  *
  * @example
  * const fetchBundle = createBulkFetcher({ addr: 'http://127.0.0.1:8210', token });
+ * const asIdentity = createBulkFetcher({ addr, clientId, clientSecret });
  */
-export function createBulkFetcher(options: {
-  addr: string;
-  token: string;
-  caCert?: string | Buffer | undefined;
-  timeoutMs?: number | undefined;
-}): FetchBundle {
-  const client = createKeyboxClient({ ...options, userAgent: 'keybox-sdk/0.1.0' });
+export function createBulkFetcher(
+  options: BulkFetcherOptions & ({ token: string } | { clientId: string; clientSecret: string }),
+): FetchBundle {
+  const base = { ...options, userAgent: 'keybox-sdk/0.1.0' };
+  if ('token' in options) {
+    const client = createKeyboxClient({ ...base, token: options.token });
+    return (scope) => readBundle(client, scope);
+  }
+  const { clientId, clientSecret } = options;
+  let session: { client: KeyboxClient; renewAt: number } | undefined;
+  async function login(): Promise<KeyboxClient> {
+    const granted = await createKeyboxClient({ ...base, token: undefined }).login(clientId, clientSecret);
+    const client = createKeyboxClient({ ...base, token: granted.accessToken });
+    // Log in again at 80 % of the lifetime, so a read never goes out with a token about to lapse.
+    session = { client, renewAt: Date.now() + granted.expiresIn * 800 };
+    return client;
+  }
   return async (scope) => {
-    const read = await client.bulkRead(scope);
-    if (read.notModified) throw new KeyboxError('BAD_RESPONSE', 'the server answered 304 to an unconditional read');
-    return {
-      project: read.data.project,
-      env: read.data.environment,
-      secrets: mergeFolders(read.data.folders).secrets,
-    };
+    const fresh = session === undefined || Date.now() >= session.renewAt;
+    const client = fresh ? await login() : (session as { client: KeyboxClient }).client;
+    try {
+      return await readBundle(client, scope);
+    } catch (error) {
+      if (fresh || !isKeyboxError(error) || error.status !== 401) throw error;
+      return readBundle(await login(), scope);
+    }
   };
+}
+
+async function readBundle(client: KeyboxClient, scope: BundleScope): Promise<KeyboxBundle> {
+  const read = await client.bulkRead(scope);
+  if (read.notModified) throw new KeyboxError('BAD_RESPONSE', 'the server answered 304 to an unconditional read');
+  return {
+    project: read.data.project,
+    env: read.data.environment,
+    secrets: mergeFolders(read.data.folders).secrets,
+  };
+}
+
+function identityFrom(
+  opts: KeyboxOptions,
+  env: EnvLike,
+  readFile: ReadFile,
+): { clientId: string; clientSecret: string } | undefined {
+  const clientId = first(opts.clientId, env['KEYBOX_CLIENT_ID']);
+  let clientSecret = first(opts.clientSecret, env['KEYBOX_CLIENT_SECRET']);
+  const secretFile = first(env['KEYBOX_CLIENT_SECRET_FILE']);
+  if (clientSecret === undefined && secretFile !== undefined) {
+    clientSecret = first(readConfigFile(readFile, secretFile, 'KEYBOX_CLIENT_SECRET_FILE').trim());
+  }
+  if (clientId === undefined && clientSecret === undefined) return undefined;
+  if (clientId === undefined || clientSecret === undefined) {
+    throw new KeyboxError(
+      'CONFIG_INVALID',
+      'KEYBOX_CLIENT_ID and KEYBOX_CLIENT_SECRET go together (or KEYBOX_CLIENT_SECRET_FILE for the secret)',
+    );
+  }
+  return { clientId, clientSecret };
 }
 
 /**

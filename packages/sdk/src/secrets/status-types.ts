@@ -69,7 +69,7 @@ export type KeyboxState =
 
 export interface KeyboxStatus {
   state: KeyboxState;
-  /** Why it is not configured or failed, e.g. `no token (KEYBOX_TOKEN, SECRETS_API_TOKEN, KEYBOX_TOKEN_FILE)`. */
+  /** Why it is not configured or failed, e.g. `no project (KEYBOX_PROJECT)`. */
   reason?: string;
   /** The error code of a failed load, from the SDK's error catalogue. */
   code?: string;
