@@ -109,6 +109,26 @@ describe('the last-known-good cache', () => {
     expect(result.stderr).toContain('another token or client secret');
   });
 
+  it('asks again for the content when the server confirms a cached copy this credential cannot read', async () => {
+    const value = canary();
+    const server = await serverWithSecret(value);
+    const other = (await api(server, 'POST', '/api/v1/tokens', { name: 'other', policies: ['admin'] })) as {
+      token: string;
+    };
+    keybox(['run', ...scope, '--', 'true'], { env: env(server) });
+    // The clear ETag of the first token's copy goes out, the server answers 304, and that copy is not readable.
+    const result = keybox(['run', ...scope, '--', ...printKey], {
+      env: { KEYBOX_ADDR: server.url, KEYBOX_TOKEN: other.token },
+    });
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toBe(value);
+    // ...and the copy is now the second token's: it serves that token when the server is gone.
+    await server.stop();
+    const offline = keybox(['run', ...scope, '--retry-for', '0s', '--', ...printKey], {
+      env: { KEYBOX_ADDR: server.url, KEYBOX_TOKEN: other.token },
+    });
+    expect(offline.stdout).toBe(value);
+  });
   it('--offline uses only the cache, and --no-cache never writes one', async () => {
     const value = canary();
     const server = await serverWithSecret(value);

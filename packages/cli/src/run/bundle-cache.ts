@@ -1,7 +1,8 @@
+import type * as NodeCrypto from 'node:crypto';
 import type { BulkFolder } from '@keybox/sdk';
 
-// Builtins come from process.getBuiltinModule: see config/project-file.ts. node:crypto (~2.7 ms to load) only when a
-// cache is opened, not for every command of the bundle.
+// Builtins come from process.getBuiltinModule: see config/project-file.ts. node:crypto (~4 ms to load) only when the
+// cache must be decrypted or written, not for every command of the bundle.
 const fs = process.getBuiltinModule('node:fs');
 const path = process.getBuiltinModule('node:path');
 const os = process.getBuiltinModule('node:os');
@@ -33,50 +34,108 @@ export function cacheDir(env: NodeJS.ProcessEnv): string {
   return path.join(base, 'keybox', 'bundles');
 }
 
+/** A cache file read from disk but not yet decrypted: enough to send a conditional request. */
+export interface PeekedCache {
+  etag: string | undefined;
+  verifiedAt: string;
+  blob: Buffer;
+  header: string;
+}
+
+export type CacheRead = { ok: true; bundle: CachedBundle } | { ok: false; reason: 'absent' | 'undecryptable' };
+
+const MAGIC = 'keybox-cache/v2\n';
+
+/*
+ * File layout: `keybox-cache/v2\n`, one plaintext JSON line `{ etag, verifiedAt }` (no value: the ETag is a digest
+ * of folder ids and revisions), then nonce (12) | AES-256-GCM ciphertext | tag (16), with the scope and the header
+ * line as associated data, so neither can be changed or swapped undetected. The header is in clear so `run` can send
+ * its conditional request before paying for node:crypto (~4 ms to load) and the decryption; those then happen while
+ * the request is in flight.
+ */
 export function openBundleCache(dir: string, identity: CacheIdentity, credential: string) {
-  const crypto = process.getBuiltinModule('node:crypto');
   const id = JSON.stringify([
-    'keybox-cache/v1',
+    'keybox-cache/v2',
     identity.addr,
     identity.project,
     identity.env,
     identity.paths,
     identity.recursive,
   ]);
-  const file = path.join(dir, `${crypto.createHash('sha256').update(id).digest('hex').slice(0, 32)}.cache`);
-  const key = Buffer.from(crypto.hkdfSync('sha256', credential, 'keybox-cache/v1', id, 32));
+  // A name that needs no hash (so no node:crypto before the request); a digest only when it would be too long.
+  const encoded = Buffer.from(id).toString('base64url');
+  const name =
+    encoded.length <= 200
+      ? encoded
+      : process.getBuiltinModule('node:crypto').createHash('sha256').update(id).digest('base64url');
+  const file = path.join(dir, `${name}.cache`);
 
-  /** The cached bundle, or a reason it cannot be used (absent, unreadable with this credential, corrupt). */
-  function read(): { ok: true; bundle: CachedBundle } | { ok: false; reason: 'absent' | 'undecryptable' } {
+  let keyed: { crypto: typeof NodeCrypto; key: Buffer } | undefined;
+  /** node:crypto and the key, on first use. */
+  function prepare() {
+    if (keyed === undefined) {
+      const crypto = process.getBuiltinModule('node:crypto');
+      keyed = { crypto, key: Buffer.from(crypto.hkdfSync('sha256', credential, 'keybox-cache/v2', id, 32)) };
+    }
+    return keyed;
+  }
+
+  /** The file's clear header (ETag, when last confirmed) and its sealed body, without decrypting. */
+  function peek(): { ok: true; peeked: PeekedCache } | { ok: false; reason: 'absent' | 'undecryptable' } {
     let blob: Buffer;
     try {
       blob = fs.readFileSync(file);
     } catch {
       return { ok: false, reason: 'absent' };
     }
+    const end = blob.indexOf(10, MAGIC.length);
+    if (blob.toString('latin1', 0, MAGIC.length) !== MAGIC || end < 0) return { ok: false, reason: 'absent' };
+    const header = blob.toString('utf8', MAGIC.length, end);
     try {
-      const nonce = blob.subarray(0, 12);
-      const tag = blob.subarray(blob.length - 16);
-      const decipher = crypto.createDecipheriv('aes-256-gcm', key, nonce);
-      decipher.setAAD(Buffer.from(id));
-      decipher.setAuthTag(tag);
-      const plain = Buffer.concat([decipher.update(blob.subarray(12, blob.length - 16)), decipher.final()]);
-      return { ok: true, bundle: JSON.parse(plain.toString('utf8')) as CachedBundle };
+      const parsed = JSON.parse(header) as { etag?: unknown; verifiedAt?: unknown };
+      if (typeof parsed.verifiedAt !== 'string') return { ok: false, reason: 'undecryptable' };
+      const etag = typeof parsed.etag === 'string' ? parsed.etag : undefined;
+      return { ok: true, peeked: { etag, verifiedAt: parsed.verifiedAt, header, blob: blob.subarray(end + 1) } };
     } catch {
       return { ok: false, reason: 'undecryptable' };
     }
   }
 
+  /** Decrypts what `peek` read. */
+  function open(peeked: PeekedCache): CacheRead {
+    const { crypto, key } = prepare();
+    const { blob } = peeked;
+    try {
+      const decipher = crypto.createDecipheriv('aes-256-gcm', key, blob.subarray(0, 12));
+      decipher.setAAD(Buffer.from(`${id}\n${peeked.header}`));
+      decipher.setAuthTag(blob.subarray(blob.length - 16));
+      const plain = Buffer.concat([decipher.update(blob.subarray(12, blob.length - 16)), decipher.final()]);
+      const folders = JSON.parse(plain.toString('utf8')) as BulkFolder[];
+      return { ok: true, bundle: { folders, etag: peeked.etag, verifiedAt: peeked.verifiedAt } };
+    } catch {
+      return { ok: false, reason: 'undecryptable' };
+    }
+  }
+
+  /** The cached bundle, or a reason it cannot be used (absent, unreadable with this credential, corrupt). */
+  function read(): CacheRead {
+    const peeked = peek();
+    return peeked.ok ? open(peeked.peeked) : peeked;
+  }
+
   /** Replaces the file atomically: a new 0600 file renamed over the old one. */
   function write(bundle: CachedBundle): void {
+    const { crypto, key } = prepare();
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const header = JSON.stringify({ etag: bundle.etag, verifiedAt: bundle.verifiedAt });
     const nonce = crypto.randomBytes(12);
     const cipher = crypto.createCipheriv('aes-256-gcm', key, nonce);
-    cipher.setAAD(Buffer.from(id));
-    const body = Buffer.concat([cipher.update(JSON.stringify(bundle), 'utf8'), cipher.final()]);
+    cipher.setAAD(Buffer.from(`${id}\n${header}`));
+    const body = Buffer.concat([cipher.update(JSON.stringify(bundle.folders), 'utf8'), cipher.final()]);
     const temp = `${file}.${process.pid}.tmp`;
     fs.rmSync(temp, { force: true });
-    fs.writeFileSync(temp, Buffer.concat([nonce, body, cipher.getAuthTag()]), { mode: 0o600, flag: 'wx' });
+    const head = Buffer.from(`${MAGIC}${header}\n`, 'utf8');
+    fs.writeFileSync(temp, Buffer.concat([head, nonce, body, cipher.getAuthTag()]), { mode: 0o600, flag: 'wx' });
     fs.renameSync(temp, file);
   }
 
@@ -84,7 +143,7 @@ export function openBundleCache(dir: string, identity: CacheIdentity, credential
     fs.rmSync(file, { force: true });
   }
 
-  return { file, read, write, remove };
+  return { file, peek, open, read, prepare, write, remove };
 }
 
 export type BundleCache = ReturnType<typeof openBundleCache>;

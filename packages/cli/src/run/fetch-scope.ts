@@ -3,7 +3,7 @@ import type { Connection } from '../config/connection.js';
 import { openClient } from '../config/connection.js';
 import type { Scope } from '../config/scope.js';
 import { CliError } from '../errors.js';
-import type { BundleCache } from './bundle-cache.js';
+import type { BundleCache, CacheRead } from './bundle-cache.js';
 
 /*
  * How `run` gets its secrets, in order: the server (with bounded retries, and a conditional request when a cached
@@ -124,26 +124,39 @@ export async function fetchScope(options: FetchOptions): Promise<Fetched> {
       hint: 'run once with the server reachable to fill the cache',
     });
   }
-  const cached = options.cache?.read();
-  const etag = cached?.ok === true ? cached.bundle.etag : undefined;
+  const cache = options.cache;
+  const peeked = cache?.peek();
+  let etag = peeked?.ok === true ? peeked.peeked.etag : undefined;
+  let cached: CacheRead | undefined;
   let client: KeyboxClient | undefined;
   try {
     return await withRetries(async () => {
       client ??= await openClient(options.connection, options.timeoutMs);
-      const result = await client.bulkRead(
-        {
-          project: options.scope.project,
-          env: options.scope.env,
-          paths: options.scope.paths,
-          recursive: options.recursive,
-        },
-        etag === undefined ? {} : { etag },
-      );
+      const scope = {
+        project: options.scope.project,
+        env: options.scope.env,
+        paths: options.scope.paths,
+        recursive: options.recursive,
+      };
+      const pending = client.bulkRead(scope, etag === undefined ? {} : { etag });
+      if (cached === undefined && cache !== undefined) {
+        // While the request is in flight: load node:crypto and decrypt the cached copy (a 304 needs it; a 200 is
+        // written back with the same key). Off the critical path on the first attempt, once the request is out.
+        pending.catch(() => undefined);
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (peeked?.ok === true) {
+          cached = cache.open(peeked.peeked);
+        } else {
+          cache.prepare();
+          cached = { ok: false, reason: 'absent' };
+        }
+      }
+      let result = await pending;
       const verifiedAt = new Date((options.now ?? Date.now)()).toISOString();
       if (result.notModified && cached?.ok === true) {
         // Confirmed unchanged: note when, but rewriting the file on every run is not worth it within a minute.
         const age = (options.now ?? Date.now)() - Date.parse(cached.bundle.verifiedAt);
-        if (!(age >= 0 && age < 60_000)) options.cache?.write({ ...cached.bundle, verifiedAt });
+        if (!(age >= 0 && age < 60_000)) cache?.write({ ...cached.bundle, verifiedAt });
         return {
           folders: cached.bundle.folders,
           source: { kind: 'server', notModified: true },
@@ -151,8 +164,14 @@ export async function fetchScope(options: FetchOptions): Promise<Fetched> {
           client,
         };
       }
-      if (result.notModified) throw new KeyboxError('BAD_RESPONSE', 'the server answered 304 without a cached copy');
-      options.cache?.write({ folders: result.data.folders, etag: result.etag, verifiedAt });
+      if (result.notModified) {
+        // The ETag came from a copy that turned out unreadable (another credential, damage): ask for the content.
+        etag = undefined;
+        result = await client.bulkRead(scope, {});
+        if (result.notModified)
+          throw new KeyboxError('BAD_RESPONSE', 'the server answered 304 to an unconditional read');
+      }
+      cache?.write({ folders: result.data.folders, etag: result.etag, verifiedAt });
       return {
         folders: result.data.folders,
         source: { kind: 'server', notModified: false },
