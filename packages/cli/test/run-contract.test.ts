@@ -210,7 +210,8 @@ describe('keybox run process model', () => {
         '--',
         'sh',
         '-c',
-        'sh -c "trap \\"echo grandchild-got-term; exit 0\\" TERM; while :; do sleep 0.05; done" & echo ready; wait',
+        // The grandchild says ready only once its trap is set: a signal before that would end it silently.
+        'sh -c "trap \\"echo grandchild-got-term; exit 0\\" TERM; echo ready; while :; do sleep 0.05; done" & wait',
       ],
       { env: serverEnv(server), stdio: ['ignore', 'pipe', 'pipe'] },
     );

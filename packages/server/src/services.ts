@@ -13,7 +13,7 @@ import { createChangeFeed } from './core/secrets/change-feed.js';
 import { createSecretService } from './core/secrets/secret-service.js';
 import type { Db } from './core/store/database.js';
 import type { SqlDialect } from './core/store/migrations.js';
-import { serverStatus } from './core/status/server-status.js';
+import { serverStatus, type ServerStatus } from './core/status/server-status.js';
 
 export interface ServicesDeps {
   /** For /api/secrets/status. */
@@ -63,8 +63,13 @@ export function createServices({
     },
   };
   const manifests = createManifestService({ db, clock });
-  const status = () =>
-    serverStatus({
+  // The status endpoint answers without a token, so one answer serves every caller for a second: a monitor storm
+  // costs one set of count queries a second, not one per request.
+  let lastStatus: { at: number; answer: Promise<ServerStatus> } | undefined;
+  const status = (): Promise<ServerStatus> => {
+    const now = clock.now().getTime();
+    if (lastStatus !== undefined && now - lastStatus.at >= 0 && now - lastStatus.at < 1000) return lastStatus.answer;
+    const answer = serverStatus({
       db,
       dialect,
       version,
@@ -77,6 +82,9 @@ export function createServices({
         return readHead(auditHeadFile);
       },
     });
+    lastStatus = { at: now, answer };
+    return answer;
+  };
   return { policies, tokens, users, identities, projects, secrets, changes, auditLog, audit, manifests, status };
 }
 

@@ -1,4 +1,4 @@
-import { parseManifest, type Manifest } from '@keybox/sdk';
+import { parseManifest, type DeclaredItem, type Manifest } from '@keybox/sdk';
 import { invalidInput, notFound } from '../app-error.js';
 import { audited, type TxAudit } from '../audit/tx-audit.js';
 import { isoNow, type Clock } from '../clock.js';
@@ -6,13 +6,10 @@ import { resolveEnvironment } from '../secrets/locations.js';
 import type { Db } from '../store/database.js';
 
 /** For each declared item, where in the environment a secret of that name exists (no values). */
-export interface ManifestItemState {
-  name: string;
-  description: string;
-  secret: boolean;
-  required: boolean;
-  envVars: readonly string[];
-  fileVars: readonly string[];
+export interface ManifestItemState extends Pick<
+  DeclaredItem,
+  'name' | 'description' | 'secret' | 'required' | 'envVars' | 'fileVars'
+> {
   /** Folders holding a live secret of this name, among those the caller may list. */
   folders: string[];
   present: boolean;

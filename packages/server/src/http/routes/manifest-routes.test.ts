@@ -88,6 +88,20 @@ describe('/api/secrets/status', () => {
     expect(res.text).not.toContain('shop');
   });
 
+  it('serves one answer a second to every caller, however many ask', async () => {
+    const count = async () =>
+      (
+        (await t.call('GET', '/api/secrets/status', undefined, { token: null })).json as {
+          counts: { projects: number };
+        }
+      ).counts.projects;
+    expect(await count()).toBe(1);
+    await t.services.projects.create({ slug: 'blog' });
+    expect(await count()).toBe(1);
+    t.clock.tick(1000);
+    expect(await count()).toBe(2);
+  });
+
   it('says degraded (503) when the audit chain head does not match its last entry', async () => {
     await t.store.db.updateTable('audit_head').set({ seq: 1 }).where('id', '=', 1).execute();
     const res = await t.call('GET', '/api/secrets/status', undefined, { token: null });
