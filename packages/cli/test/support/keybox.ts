@@ -157,7 +157,12 @@ function assertNoCanary(stderr: string, dataDir: string): void {
   const files: Buffer[] = [];
   for (const name of readdirSync(dataDir)) {
     const path = join(dataDir, name);
-    if (statSync(path).isFile()) files.push(readFileSync(path));
+    try {
+      if (statSync(path).isFile()) files.push(readFileSync(path));
+    } catch (error) {
+      // Another server on the same data dir may be closing: SQLite removes its -wal and -shm files then.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
   }
   for (const value of canaries) {
     if (stderr.includes(value)) throw new Error(`a canary value appeared in the server's stderr`);
