@@ -58,6 +58,7 @@ export async function startServer(config: ServerConfig, io: ServerIo): Promise<R
     clock,
     auditHeadFile: join(dataDir, AUDIT_HEAD_FILE),
     auditSink: config.auditFile === undefined ? undefined : openAuditSink(config.auditFile),
+    onAuditSinkError: (error) => logger.error({ err: error }, 'could not stream audit entries to --audit-file'),
     version: SERVER_VERSION,
   });
   await services.policies.ensureBuiltins();
@@ -184,8 +185,11 @@ function prepareDataDir(dataDir: string, io: ServerIo): boolean {
 
 /** The `--audit-file` stream: JSON lines appended to a 0600 file, or stdout for `-`. */
 function openAuditSink(target: string): (line: string) => void {
-  const fd = target === '-' ? 1 : openSync(target, 'a', 0o600);
+  // stdout may be a non-blocking pipe: let the stream buffer rather than write part of a line.
+  if (target === '-') return (line) => void process.stdout.write(line);
+  const fd = openSync(target, 'a', 0o600);
   return (line) => {
-    writeSync(fd, line);
+    const bytes = Buffer.from(line, 'utf8');
+    for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done);
   };
 }

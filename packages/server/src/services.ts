@@ -26,6 +26,8 @@ export interface ServicesDeps {
   /** `DATA_DIR/audit.head`. */
   auditHeadFile?: string | undefined;
   auditSink?: ((line: string) => void) | undefined;
+  /** Told when the audit sink fails (the entries are stored all the same). */
+  onAuditSinkError?: ((error: unknown) => void) | undefined;
 }
 
 /** Wires every core service over one store (used by main.ts and by the tests, so both run the same graph). */
@@ -36,6 +38,7 @@ export function createServices({
   clock,
   auditHeadFile,
   auditSink,
+  onAuditSinkError,
   version = '0.0.0',
   startedAt = clock.now(),
 }: ServicesDeps) {
@@ -53,6 +56,7 @@ export function createServices({
     clock,
     headFile: auditHeadFile,
     sink: auditSink,
+    onSinkError: onAuditSinkError,
   });
   const audit = {
     listAudit: (filter: Parameters<typeof listAudit>[1]) => listAudit(db, filter),

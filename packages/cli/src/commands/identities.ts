@@ -4,6 +4,7 @@ import { formatDuration, parseDuration } from '../duration.js';
 import { usageError } from '../errors.js';
 import { formatTime, note, printJson, printLine, printTable } from '../output/print.js';
 import { dispatch } from '../subcommands.js';
+import { policyAttachmentCommands } from './policy-attachments.js';
 
 interface Identity {
   name: string;
@@ -112,20 +113,6 @@ const specs = {
     usage: ['keybox identities revoke-secret NAME SECRET_ID'],
     summary: 'Revoke a client secret and every access token it minted.',
     options: CONNECTION_OPTIONS,
-    positionals: true,
-  },
-  attach: {
-    name: 'keybox identities attach',
-    usage: ['keybox identities attach NAME --policy P [--policy Q]'],
-    summary: 'Attach policies to an identity.',
-    options: { ...common, policy: { type: 'string', multiple: true, value: 'P', description: 'policy' } },
-    positionals: true,
-  },
-  detach: {
-    name: 'keybox identities detach',
-    usage: ['keybox identities detach NAME --policy P'],
-    summary: 'Detach a policy from an identity.',
-    options: { ...common, policy: { type: 'string', value: 'P', description: 'policy' } },
     positionals: true,
   },
 } satisfies Record<string, CommandSpec>;
@@ -305,35 +292,7 @@ export function run(argv: string[]) {
           note(`revoked client secret ${id} of ${name} and its tokens`);
         },
       },
-      attach: {
-        summary: specs.attach.summary,
-        async run(args) {
-          const { values, positionals } = parseCommand(specs.attach, args);
-          const policies = strs(values, 'policy');
-          if (policies.length === 0) throw usageError('--policy is required');
-          const { client } = await clientOnly(values);
-          const res = await client.request<{ policies: string[] }>('POST', `${at(one(positionals))}/policies`, {
-            body: { policies },
-          });
-          if (bool(values, 'json')) return printJson(res);
-          printLine(`policies: ${res.policies.join(', ')}`);
-        },
-      },
-      detach: {
-        summary: specs.detach.summary,
-        async run(args) {
-          const { values, positionals } = parseCommand(specs.detach, args);
-          const policy = str(values, 'policy');
-          if (policy === undefined) throw usageError('--policy is required');
-          const { client } = await clientOnly(values);
-          const res = await client.request<{ policies: string[] }>(
-            'DELETE',
-            `${at(one(positionals))}/policies/${encodeURIComponent(policy)}`,
-          );
-          if (bool(values, 'json')) return printJson(res);
-          printLine(`policies: ${res.policies.join(', ') || '(none)'}`);
-        },
-      },
+      ...policyAttachmentCommands('identities', 'identity'),
     },
     argv,
   );

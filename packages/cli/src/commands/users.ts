@@ -1,10 +1,11 @@
-import { bool, parseCommand, str, strs, type CommandSpec } from '../args.js';
+import { bool, parseCommand, strs, type CommandSpec } from '../args.js';
 import { clientOnly, CONNECTION_OPTIONS, JSON_OPTION } from '../command-context.js';
 import { readSession } from '../config/session.js';
 import { usageError } from '../errors.js';
-import { formatTime, note, printJson, printLine, printTable } from '../output/print.js';
+import { formatTime, note, printJson, printTable } from '../output/print.js';
 import { readSecretInput } from '../secrets/read-hidden.js';
 import { dispatch } from '../subcommands.js';
+import { policyAttachmentCommands } from './policy-attachments.js';
 
 interface User {
   name: string;
@@ -62,20 +63,6 @@ const specs = {
     usage: ['keybox users delete NAME'],
     summary: 'Delete a user.',
     options: CONNECTION_OPTIONS,
-    positionals: true,
-  },
-  attach: {
-    name: 'keybox users attach',
-    usage: ['keybox users attach NAME --policy P [--policy Q]'],
-    summary: 'Attach policies to a user.',
-    options: { ...common, policy: { type: 'string', multiple: true, value: 'P', description: 'policy' } },
-    positionals: true,
-  },
-  detach: {
-    name: 'keybox users detach',
-    usage: ['keybox users detach NAME --policy P'],
-    summary: 'Detach a policy from a user.',
-    options: { ...common, policy: { type: 'string', value: 'P', description: 'policy' } },
     positionals: true,
   },
 } satisfies Record<string, CommandSpec>;
@@ -168,35 +155,7 @@ export function run(argv: string[]) {
           note(`deleted user ${name}`);
         },
       },
-      attach: {
-        summary: specs.attach.summary,
-        async run(args) {
-          const { values, positionals } = parseCommand(specs.attach, args);
-          const policies = strs(values, 'policy');
-          if (policies.length === 0) throw usageError('--policy is required');
-          const { client } = await clientOnly(values);
-          const res = await client.request<{ policies: string[] }>('POST', `${at(one(positionals))}/policies`, {
-            body: { policies },
-          });
-          if (bool(values, 'json')) return printJson(res);
-          printLine(`policies: ${res.policies.join(', ')}`);
-        },
-      },
-      detach: {
-        summary: specs.detach.summary,
-        async run(args) {
-          const { values, positionals } = parseCommand(specs.detach, args);
-          const policy = str(values, 'policy');
-          if (policy === undefined) throw usageError('--policy is required');
-          const { client } = await clientOnly(values);
-          const res = await client.request<{ policies: string[] }>(
-            'DELETE',
-            `${at(one(positionals))}/policies/${encodeURIComponent(policy)}`,
-          );
-          if (bool(values, 'json')) return printJson(res);
-          printLine(`policies: ${res.policies.join(', ') || '(none)'}`);
-        },
-      },
+      ...policyAttachmentCommands('users', 'user'),
     },
     argv,
   );

@@ -8,6 +8,7 @@ import { openKeyring } from '../core/crypto/keyring.js';
 import { rootKeyId, type RootKey } from '../core/crypto/root-key.js';
 import { openSqliteStore } from '../core/store/open-sqlite-store.js';
 import { createApp } from '../http/app.js';
+import { AUDIT_HEAD_FILE } from '../main.js';
 import { createServices } from '../services.js';
 
 /** A clock tests can move: starts at a fixed instant, `tick` advances it. */
@@ -42,7 +43,7 @@ export async function createTestApp(options: { clock?: TestClock; root?: RootKey
     dialect: store.dialect,
     keyring,
     clock,
-    auditHeadFile: join(dataDir, 'audit.head'),
+    auditHeadFile: join(dataDir, AUDIT_HEAD_FILE),
   });
   await services.policies.ensureBuiltins();
   const { tokens } = services;

@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
+import type { AuditLogTable } from '../store/database.js';
 
 /*
  * The audit log is an HMAC chain: each entry's mac = HMAC(audit key, previous mac + "\n" + the entry's canonical
@@ -20,6 +21,40 @@ export interface AuditFields {
   requestId: string;
   /** Stored JSON text, hashed exactly as stored. */
   details: string;
+}
+
+/** A stored `audit_log` row as the fields its mac covers (and back: `toRow`). */
+export function fromRow(row: Omit<AuditLogTable, 'mac'>): AuditFields {
+  return {
+    seq: row.seq,
+    time: row.time,
+    actor: row.actor,
+    actorType: row.actor_type,
+    sourceIp: row.source_ip,
+    userAgent: row.user_agent,
+    action: row.action,
+    resource: row.resource,
+    outcome: row.outcome,
+    requestId: row.request_id,
+    details: row.details,
+  };
+}
+
+export function toRow(fields: AuditFields, mac: string): AuditLogTable {
+  return {
+    seq: fields.seq,
+    time: fields.time,
+    actor: fields.actor,
+    actor_type: fields.actorType,
+    source_ip: fields.sourceIp,
+    user_agent: fields.userAgent,
+    action: fields.action,
+    resource: fields.resource,
+    outcome: fields.outcome,
+    request_id: fields.requestId,
+    details: fields.details,
+    mac,
+  };
 }
 
 export function canonical(e: AuditFields): string {

@@ -68,6 +68,26 @@ describe('append', () => {
     expect(JSON.parse(lines[0] as string)).toMatchObject({ seq: 1, action: 'a', details: { n: 'a' } });
   });
 
+  it('still answers for a committed entry when the sink fails, and says so', async () => {
+    const errors: unknown[] = [];
+    const failing = createAuditLog({
+      db: temp.db,
+      dialect: 'sqlite',
+      key,
+      clock: createTestClock(),
+      headFile: headFile(),
+      sink: () => {
+        throw new Error('ENOSPC');
+      },
+      onSinkError: (error) => errors.push(error),
+    });
+    const record = await failing.append(entry('a'));
+    await failing.headWritten();
+    expect(errors).toHaveLength(1);
+    expect(readHead(headFile())).toEqual({ seq: 1, mac: record.mac });
+    expect(await verifyAuditChain(temp.db, key, { headFile: headFile() })).toMatchObject({ ok: true, count: 1 });
+  });
+
   it('verifies only with its own key', async () => {
     await log.append(entry('a'));
     const other = createSecretKey(randomBytes(32));

@@ -1,10 +1,10 @@
-import { closeSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import type { KeyObject } from 'node:crypto';
 import { isoNow, type Clock } from '../clock.js';
 import type { Db } from '../store/database.js';
 import type { SqlDialect } from '../store/migrations.js';
-import { chainMac, genesisMac, type AuditFields } from './audit-chain.js';
+import { chainMac, genesisMac, toRow, type AuditFields } from './audit-chain.js';
 
 export type ActorType = 'user' | 'identity' | 'token' | 'anonymous' | 'system';
 export type Outcome = 'success' | 'denied' | 'failure' | 'error';
@@ -38,6 +38,8 @@ export interface AuditLogDeps {
   headFile?: string | undefined;
   /** Each committed entry as one JSON line (a SIEM file or stdout). */
   sink?: ((line: string) => void) | undefined;
+  /** Told when the sink throws; the entries are in the database all the same. */
+  onSinkError?: ((error: unknown) => void) | undefined;
 }
 
 /**
@@ -45,7 +47,7 @@ export interface AuditLogDeps {
  * its own entry to be committed); `appendIn` adds entries to the caller's transaction, so a write and its audit entry
  * commit or fail together. Both lock the chain head row, so several servers on one database extend one chain.
  */
-export function createAuditLog({ db, dialect, key, clock, headFile, sink }: AuditLogDeps) {
+export function createAuditLog({ db, dialect, key, clock, headFile, sink, onSinkError }: AuditLogDeps) {
   const genesis = genesisMac(key);
   let queue: { entry: AuditEntry; resolve: (r: AuditRecord) => void; reject: (e: unknown) => void }[] = [];
   let flushing = false;
@@ -81,22 +83,7 @@ export function createAuditLog({ db, dialect, key, clock, headFile, sink }: Audi
     // One multi-row insert for the whole group.
     await trx
       .insertInto('audit_log')
-      .values(
-        records.map((r) => ({
-          seq: r.seq,
-          time: r.time,
-          actor: r.actor,
-          actor_type: r.actorType,
-          source_ip: r.sourceIp,
-          user_agent: r.userAgent,
-          action: r.action,
-          resource: r.resource,
-          outcome: r.outcome,
-          request_id: r.requestId,
-          details: r.details,
-          mac: r.mac,
-        })),
-      )
+      .values(records.map((r) => toRow(r, r.mac)))
       .execute();
     if (head === undefined) await trx.insertInto('audit_head').values({ id: 1, seq, mac }).execute();
     else await trx.updateTable('audit_head').set({ seq, mac }).where('id', '=', 1).execute();
@@ -118,7 +105,7 @@ export function createAuditLog({ db, dialect, key, clock, headFile, sink }: Audi
           const next = headPending;
           headPending = undefined;
           // A failed write leaves the previous head: still a true (older) anchor, and `verify` says if it is missing.
-          await writeHeadAsync(file, next).catch(() => undefined);
+          await writeHead(file, next).catch(() => undefined);
         }
       } finally {
         headWriter = undefined;
@@ -134,13 +121,18 @@ export function createAuditLog({ db, dialect, key, clock, headFile, sink }: Audi
   /** After commit: stream the entries and move the external head forward. */
   function published(records: readonly AuditRecord[]): void {
     if (records.length === 0) return;
-    if (sink !== undefined) {
-      for (const r of records) sink(`${JSON.stringify({ ...r, details: JSON.parse(r.details) as unknown })}\n`);
-    }
     const last = records[records.length - 1] as AuditRecord;
     if (last.seq > publishedSeq) {
       publishedSeq = last.seq;
       writeHeadSoon({ seq: last.seq, mac: last.mac });
+    }
+    if (sink === undefined) return;
+    // The entries are committed: a failing stream (a full disk, a closed pipe) is reported, never turned into a
+    // failed request whose change did happen.
+    try {
+      for (const r of records) sink(`${JSON.stringify({ ...r, details: JSON.parse(r.details) as unknown })}\n`);
+    } catch (error) {
+      onSinkError?.(error);
     }
   }
 
@@ -204,22 +196,14 @@ export function createAuditLog({ db, dialect, key, clock, headFile, sink }: Audi
 
 export type AuditLog = ReturnType<typeof createAuditLog>;
 
-async function writeHeadAsync(path: string, head: AuditHead): Promise<void> {
-  const temp = `${path}.tmp`;
+/**
+ * Replaces the head file atomically; it is 0600 like everything the server writes. The temp name carries the pid:
+ * several servers may share a data dir, and one must never rename another's half-written file into place.
+ */
+export async function writeHead(path: string, head: AuditHead): Promise<void> {
+  const temp = `${path}.${process.pid}.tmp`;
   await writeFile(temp, `${JSON.stringify(head)}\n`, { mode: 0o600 });
   await rename(temp, path);
-}
-
-/** Replaces the head file atomically; it is 0600 like everything the server writes. */
-export function writeHead(path: string, head: AuditHead): void {
-  const temp = `${path}.tmp`;
-  const fd = openSync(temp, 'w', 0o600);
-  try {
-    writeSync(fd, `${JSON.stringify(head)}\n`);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, path);
 }
 
 export function readHead(path: string): AuditHead | undefined {

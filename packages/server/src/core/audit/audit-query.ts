@@ -1,4 +1,5 @@
 import type { Db } from '../store/database.js';
+import { fromRow, type AuditFields } from './audit-chain.js';
 
 export interface AuditFilter {
   actor?: string | undefined;
@@ -13,19 +14,8 @@ export interface AuditFilter {
   limit?: number | undefined;
 }
 
-export interface AuditListEntry {
-  seq: number;
-  time: string;
-  actor: string;
-  actorType: string;
-  sourceIp: string;
-  userAgent: string;
-  action: string;
-  resource: string;
-  outcome: string;
-  requestId: string;
-  details: unknown;
-}
+/** An entry as listed: the chained fields, with `details` parsed back from its stored JSON. */
+export type AuditListEntry = Omit<AuditFields, 'details'> & { details: unknown };
 
 function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (ch) => `\\${ch}`);
@@ -60,17 +50,5 @@ export async function listAudit(db: Db, filter: AuditFilter): Promise<AuditListE
   if (filter.until !== undefined) query = query.where('time', '<=', filter.until);
   if (filter.before !== undefined) query = query.where('seq', '<', filter.before);
   const rows = await query.execute();
-  return rows.map((r) => ({
-    seq: r.seq,
-    time: r.time,
-    actor: r.actor,
-    actorType: r.actor_type,
-    sourceIp: r.source_ip,
-    userAgent: r.user_agent,
-    action: r.action,
-    resource: r.resource,
-    outcome: r.outcome,
-    requestId: r.request_id,
-    details: JSON.parse(r.details) as unknown,
-  }));
+  return rows.map((r) => ({ ...fromRow(r), details: JSON.parse(r.details) as unknown }));
 }

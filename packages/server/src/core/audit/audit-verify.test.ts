@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApiTestApp, type ApiTestApp } from '../../test-support/api-test-app.js';
-import { chainMac, genesisMac, type AuditFields } from './audit-chain.js';
+import { chainMac, fromRow, genesisMac, type AuditFields } from './audit-chain.js';
 import { readHead, writeHead, type AuditHead } from './audit-log.js';
 import { verifyAuditChain } from './audit-verify.js';
 
@@ -97,19 +97,7 @@ describe('tampering found', () => {
     const rows = await db().selectFrom('audit_log').selectAll().orderBy('seq').execute();
     let mac = genesisMac(key);
     for (const row of rows) {
-      const fields: AuditFields = {
-        seq: row.seq,
-        time: row.time,
-        actor: row.actor,
-        actorType: row.actor_type,
-        sourceIp: row.source_ip,
-        userAgent: row.user_agent,
-        action: row.action,
-        resource: row.resource,
-        outcome: row.outcome === 'denied' ? 'success' : row.outcome,
-        requestId: row.request_id,
-        details: row.details,
-      };
+      const fields: AuditFields = { ...fromRow(row), outcome: row.outcome === 'denied' ? 'success' : row.outcome };
       mac = chainMac(key, mac, fields);
       await run(sql`UPDATE audit_log SET outcome = ${fields.outcome}, mac = ${mac} WHERE seq = ${row.seq}`);
     }
@@ -131,7 +119,7 @@ describe('tampering found', () => {
     const anchor = (await verify()).head;
     await cutBackTo(5);
     const row = await db().selectFrom('audit_head').select(['seq', 'mac']).executeTakeFirstOrThrow();
-    writeHead(headFile, row);
+    await writeHead(headFile, row);
     expect((await verify()).ok).toBe(true);
     const result = await verifyOverHttp(anchor);
     expect(result.ok).toBe(false);

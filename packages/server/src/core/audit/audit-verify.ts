@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { Db } from '../store/database.js';
-import { chainMac, genesisMac, sameMac } from './audit-chain.js';
+import { chainMac, fromRow, genesisMac, sameMac } from './audit-chain.js';
 import { readHead, type AuditHead } from './audit-log.js';
 
 export interface VerifyResult {
@@ -48,19 +48,7 @@ export async function verifyAuditChain(
         problems.push(`entry ${expectedSeq} is missing (next entry is ${row.seq})`);
         brokenAt = expectedSeq;
       }
-      const fields = {
-        seq: row.seq,
-        time: row.time,
-        actor: row.actor,
-        actorType: row.actor_type,
-        sourceIp: row.source_ip,
-        userAgent: row.user_agent,
-        action: row.action,
-        resource: row.resource,
-        outcome: row.outcome,
-        requestId: row.request_id,
-        details: row.details,
-      };
+      const fields = fromRow(row);
       const mac = chainMac(key, previous, fields);
       if (!sameMac(mac, row.mac) && brokenAt === undefined) {
         problems.push(`entry ${row.seq} does not match the chain (edited, moved, or written without the key)`);

@@ -6,7 +6,7 @@ import { isoNow, type Clock } from '../clock.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { PolicyService, PrincipalType } from '../policy/policy-service.js';
 import { audited, type TxAudit } from '../audit/tx-audit.js';
-import type { Db } from '../store/database.js';
+import type { ApiTokensTable, Db } from '../store/database.js';
 import { prepared } from '../store/prepared.js';
 import type { Principal } from './principal.js';
 
@@ -215,21 +215,7 @@ export function createTokenService({ db, keyring, clock, policies }: TokenServic
     await query.execute();
   }
 
-  function toInfo(r: {
-    id: string;
-    name: string;
-    kind: string;
-    principal_type: string | null;
-    principal_id: string | null;
-    created_at: string;
-    created_by: string;
-    expires_at: string | null;
-    max_expires_at: string | null;
-    uses_remaining: number | null;
-    last_used_at: string | null;
-    last_ip: string | null;
-    revoked_at: string | null;
-  }): TokenInfo {
+  function toInfo(r: Omit<ApiTokensTable, 'hash' | 'ttl_seconds'>): TokenInfo {
     return {
       id: r.id,
       name: r.name,
