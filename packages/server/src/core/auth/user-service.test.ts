@@ -90,3 +90,20 @@ describe('passwords', () => {
     expect(await verifyPassword('cafe\u0301 au lait please', hash)).toBe(true);
   });
 });
+
+describe('admin', () => {
+  it('is whether the admin policy is attached, whatever the user was created with', async () => {
+    await users().create({ name: 'root', password: PASSWORD, admin: true }, 'admin');
+    expect((await users().get('root')).admin).toBe(true);
+    const { id } = await t.store.db
+      .selectFrom('users')
+      .select('id')
+      .where('name', '=', 'root')
+      .executeTakeFirstOrThrow();
+    await t.services.policies.detach('user', id, ['admin']);
+    expect((await users().get('root')).admin).toBe(false);
+    await t.services.policies.attach('user', id, ['admin']);
+    expect((await users().get('alice')).admin).toBe(false);
+    expect((await users().get('root')).admin).toBe(true);
+  });
+});

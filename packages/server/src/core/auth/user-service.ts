@@ -42,10 +42,13 @@ export function createUserService({ db, clock, tokens, policies }: UserServiceDe
   }
 
   async function info(row: Awaited<ReturnType<typeof find>>): Promise<UserInfo> {
+    const attached = await policies.namesFor('user', row.id);
     return {
       name: row.name,
-      admin: row.is_admin === 1,
-      policies: await policies.namesFor('user', row.id),
+      // What makes an admin is the admin policy, attached or detached at any time; is_admin only records the
+      // --admin flag the user was created with.
+      admin: attached.includes('admin'),
+      policies: attached,
       createdAt: row.created_at,
       createdBy: row.created_by,
       disabled: row.disabled_at !== null,

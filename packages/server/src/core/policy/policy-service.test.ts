@@ -76,12 +76,22 @@ describe('put', () => {
     const put = (input: Parameters<typeof t.services.policies.put>[1]) =>
       appError(t.services.policies.put('x', input, 't'));
     expect((await put({ role: 'root', scope: { project: 'a', env: 'b', path: '/' } })).message).toMatch(/unknown role/);
+    // Names that exist on Object.prototype are not roles or built-ins.
+    expect((await put({ role: 'toString', scope: { project: 'a', env: 'b', path: '/' } })).message).toMatch(
+      /unknown role/,
+    );
     expect((await put({ role: 'ci-reader' })).message).toMatch(/needs a project/);
     expect((await put({ rules: [{ projects: ['*'], capabilities: ['root'] }] })).code).toBe('INVALID_INPUT');
     expect((await put({ role: 'ci-reader', scope: { project: 'Shop!', env: 'dev', path: '/' } })).code).toBe(
       'INVALID_INPUT',
     );
     expect((await t.services.policies.list()).map((p) => p.name)).toEqual(['admin', 'developer']);
+  });
+
+  it('takes a policy named like an Object.prototype member as an ordinary one', async () => {
+    await t.services.policies.put('constructor', { rules: readShop }, 'test');
+    expect((await t.services.policies.get('constructor')).builtin).toBe(false);
+    await t.services.policies.remove('constructor');
   });
 });
 

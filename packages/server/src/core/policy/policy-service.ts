@@ -138,11 +138,12 @@ export function createPolicyService({ db, clock }: PolicyServiceDeps) {
     audit?: TxAudit,
   ): Promise<PolicyInfo> {
     if (!NAME.test(name)) throw invalidInput('a policy name is 1-64 lower-case letters, digits, - and _');
-    if (BUILTIN_POLICIES[name] !== undefined) throw conflict(`policy "${name}" is built in and cannot be changed`);
+    if (Object.hasOwn(BUILTIN_POLICIES, name)) throw conflict(`policy "${name}" is built in and cannot be changed`);
     let rules: unknown = input.rules;
     let description = input.description ?? '';
     if (input.role !== undefined) {
-      const template = ROLE_TEMPLATES[input.role];
+      // Own keys only: a role named "toString" must not find Object.prototype's.
+      const template = Object.hasOwn(ROLE_TEMPLATES, input.role) ? ROLE_TEMPLATES[input.role] : undefined;
       if (template === undefined) {
         throw invalidInput(`unknown role "${input.role}" (roles: ${Object.keys(ROLE_TEMPLATES).join(', ')})`);
       }
@@ -175,7 +176,7 @@ export function createPolicyService({ db, clock }: PolicyServiceDeps) {
   }
 
   async function remove(name: string, audit?: TxAudit): Promise<void> {
-    if (BUILTIN_POLICIES[name] !== undefined) throw conflict(`policy "${name}" is built in and cannot be deleted`);
+    if (Object.hasOwn(BUILTIN_POLICIES, name)) throw conflict(`policy "${name}" is built in and cannot be deleted`);
     await audited(db, audit, async (trx) => {
       const result = await trx.deleteFrom('policies').where('name', '=', name).executeTakeFirst();
       if (Number(result.numDeletedRows) === 0) throw notFound(`policy "${name}" does not exist`);
