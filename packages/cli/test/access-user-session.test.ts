@@ -13,6 +13,7 @@ let server: TestServer;
 let home: string;
 const PASSWORD = canary('PASSWORD');
 const NEW_PASSWORD = canary('NEW-PASSWORD');
+const THIRD_PASSWORD = canary('THIRD-PASSWORD');
 const value = canary('ACCESS-USER');
 const stderrs: string[] = [];
 
@@ -47,7 +48,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const stderr of stderrs) {
-    for (const secret of [PASSWORD, NEW_PASSWORD, value]) expect(stderr).not.toContain(secret);
+    for (const secret of [PASSWORD, NEW_PASSWORD, THIRD_PASSWORD, value]) expect(stderr).not.toContain(secret);
   }
   await server.stop();
 });
@@ -118,5 +119,20 @@ describe('keybox login', () => {
     ]);
     const all = asAdmin(['audit', 'list', '--limit', '1000', '--json']).stdout;
     for (const secret of [PASSWORD, NEW_PASSWORD, value]) expect(all).not.toContain(secret);
+  });
+});
+
+describe('keybox users passwd for yourself', () => {
+  it('takes the current and the new password from two lines of stdin, and refuses a wrong current one', () => {
+    // Signed in with NEW_PASSWORD by the tests above.
+    const wrong = asAlice(['users', 'passwd', 'alice'], `${PASSWORD}\n${THIRD_PASSWORD}\n`);
+    expect(wrong.status).toBe(1);
+    expect(wrong.stderr).toContain('current password');
+    const oneLine = asAlice(['users', 'passwd', 'alice'], `${THIRD_PASSWORD}\n`);
+    expect(oneLine.status).toBe(2);
+    const changed = asAlice(['users', 'passwd', 'alice'], `${NEW_PASSWORD}\n${THIRD_PASSWORD}\n`);
+    expect(changed.status, changed.stderr).toBe(0);
+    expect(login(NEW_PASSWORD).status).toBe(1);
+    expect(login(THIRD_PASSWORD).status).toBe(0);
   });
 });

@@ -129,6 +129,19 @@ describe('the last-known-good cache', () => {
     });
     expect(offline.stdout).toBe(value);
   });
+  it('runs with a warning when the cache cannot be written (a read-only or odd cache dir)', async () => {
+    const value = canary();
+    const server = await serverWithSecret(value);
+    const notADir = join(tempDir(), 'file');
+    writeFileSync(notADir, '');
+    const result = keybox(['run', ...scope, '--', ...printKey], { env: env(server, { XDG_CACHE_HOME: notADir }) });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toBe(value);
+    expect(result.stderr).toMatch(
+      /^keybox: warning: cannot write the fallback cache in .* \(ENOTDIR\); going on without it\n$/,
+    );
+  });
+
   it('--offline uses only the cache, and --no-cache never writes one', async () => {
     const value = canary();
     const server = await serverWithSecret(value);

@@ -135,5 +135,23 @@ describe('keybox server', () => {
     expect(trusted.status).toBe(0);
     expect(JSON.parse(trusted.stdout)).toEqual({ projects: [] });
     expect(readFileSync(join(d, 'cert.pem'), 'utf8')).toContain('BEGIN CERTIFICATE');
+
+    // A person's session over TLS: login and logout trust the same CA.
+    const trust = { KEYBOX_CACERT: join(d, 'cert.pem'), XDG_CONFIG_HOME: d };
+    expect(
+      keybox(['users', 'create', 'ann'], { env: { ...env, ...trust }, input: 'a long enough password\n' }).status,
+    ).toBe(0);
+    const asAnn = { KEYBOX_ADDR: server.url, ...trust };
+    const login = keybox(['login', '--user', 'ann', '--password-stdin'], {
+      env: asAnn,
+      input: 'a long enough password\n',
+    });
+    expect(login.status, login.stderr).toBe(0);
+    const session = JSON.parse(readFileSync(join(d, 'keybox', 'session.json'), 'utf8')) as { token: string };
+    const logout = keybox(['logout'], { env: asAnn });
+    expect(logout.stderr).toBe('');
+    expect(logout.stdout).toContain('signed out');
+    const lookup = keybox(['whoami'], { env: { ...trust, KEYBOX_ADDR: server.url, KEYBOX_TOKEN: session.token } });
+    expect(lookup.stderr).toContain('UNAUTHENTICATED');
   });
 });

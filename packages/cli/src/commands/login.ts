@@ -1,15 +1,11 @@
-import { createKeyboxClient } from '@keybox/sdk';
 import { bool, parseCommand, str, type CommandSpec } from '../args.js';
 import { CONNECTION_OPTIONS, JSON_OPTION } from '../command-context.js';
+import { connect, tlsFromEnv } from '../config/connection.js';
 import { findProjectFile } from '../config/project-file.js';
 import { readSession, removeSession, writeSession } from '../config/session.js';
 import { CliError, usageError } from '../errors.js';
 import { note, printJson, printLine } from '../output/print.js';
 import { readSecretInput } from '../secrets/read-hidden.js';
-
-// Builtins via process.getBuiltinModule, not `import`: the CLI is one bundle, and an ESM import of a builtin there
-// costs every command, `keybox run` included, ~2 ms each (see config/project-file.ts).
-const { readFileSync } = process.getBuiltinModule('node:fs');
 
 const loginSpec: CommandSpec = {
   name: 'keybox login',
@@ -47,8 +43,7 @@ export async function run(argv: string[]): Promise<number> {
   if (bool(values, 'password-stdin') && process.stdin.isTTY) throw usageError('--password-stdin needs a pipe on stdin');
   const password = await readSecretInput(`Password for ${user}: `);
   if (password === '') throw new CliError('INVALID_INPUT', 'empty password');
-  const caFile = process.env['KEYBOX_CACERT'];
-  const client = createKeyboxClient({ addr, caCert: caFile ? readFileSync(caFile) : undefined });
+  const client = connect({ addr, ...tlsFromEnv(process.env) });
   const result = await client.request<{ token: string; expiresAt: string | null; user: string }>(
     'POST',
     '/api/v1/auth/user-login',
@@ -68,8 +63,9 @@ export async function logout(argv: string[]): Promise<number> {
     note('not signed in');
     return 0;
   }
+  const client = connect({ addr: session.addr, token: session.token, ...tlsFromEnv(process.env) });
   try {
-    await createKeyboxClient({ addr: session.addr, token: session.token }).request('POST', '/api/v1/auth/token/revoke');
+    await client.request('POST', '/api/v1/auth/token/revoke');
   } catch (error) {
     // An expired or already revoked session is gone either way; anything else is worth saying.
     if ((error as { code?: string }).code !== 'UNAUTHENTICATED') note(`could not revoke the session on the server`);

@@ -178,7 +178,14 @@ export async function run(argv: string[]): Promise<number> {
   const cache =
     bool(values, 'no-cache') || credential === undefined
       ? undefined
-      : openBundleCache(cacheDir(process.env), { addr: connection.addr, ...scope, recursive }, credential);
+      : openBundleCache(
+          cacheDir(process.env),
+          { addr: connection.addr, ...scope, recursive },
+          credential,
+          (message) => {
+            if (!quiet) warn(message);
+          },
+        );
   const fetched = await fetchScope({
     connection,
     scope,

@@ -1,5 +1,7 @@
-import { bool, parseCommand, strs, type CommandSpec } from '../args.js';
+import { bool, parseCommand, str, strs, type CommandSpec } from '../args.js';
 import { clientOnly, CONNECTION_OPTIONS, JSON_OPTION } from '../command-context.js';
+import { openClient, resolveConnection } from '../config/connection.js';
+import { findProjectFile } from '../config/project-file.js';
 import { readSession } from '../config/session.js';
 import { usageError } from '../errors.js';
 import { formatTime, note, printJson, printTable } from '../output/print.js';
@@ -40,7 +42,11 @@ const specs = {
     name: 'keybox users passwd',
     usage: ['keybox users passwd NAME'],
     summary: "Set a user's password (yours, or anyone's as an admin); their sessions end.",
-    details: passwordDetails,
+    details: [
+      ...passwordDetails,
+      'Your own password, from your login session, needs the current one first: on a terminal it is asked for;',
+      'from stdin, give the current password on the first line and the new one on the second.',
+    ],
     options: common,
     positionals: true,
   },
@@ -134,11 +140,25 @@ export function run(argv: string[]) {
         async run(args) {
           const { values, positionals } = parseCommand(specs.passwd, args);
           const name = one(positionals);
-          // Changing your own password (from your login session) needs the current one.
-          const self = readSession(process.env)?.user === name && process.env['KEYBOX_TOKEN'] === undefined;
-          const currentPassword = self ? await readSecretInput('Current password: ') : undefined;
-          const password = await newPassword(name);
-          const { client } = await clientOnly(values);
+          const connection = resolveConnection(
+            { addr: str(values, 'addr') },
+            process.env,
+            findProjectFile(process.cwd()),
+          );
+          // Changing your own password (signed in with your login session) needs the current one.
+          const session = readSession(process.env);
+          const self = session !== undefined && session.user === name && connection.token === session.token;
+          let currentPassword: string | undefined;
+          let password: string;
+          if (self && !process.stdin.isTTY) {
+            const lines = (await readSecretInput('')).split(/\r?\n/);
+            if (lines.length !== 2) throw usageError('give the current password and the new one on two lines of stdin');
+            [currentPassword, password] = lines as [string, string];
+          } else {
+            currentPassword = self ? await readSecretInput('Current password: ') : undefined;
+            password = await newPassword(name);
+          }
+          const client = await openClient(connection);
           await client.request('PATCH', at(name), { body: { password, currentPassword } });
           note(`password changed for ${name}; their sessions have ended`);
         },

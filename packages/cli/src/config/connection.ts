@@ -38,11 +38,7 @@ export function resolveConnection(
       hint: 'set KEYBOX_ADDR (or SECRETS_API_URL), e.g. export KEYBOX_ADDR=http://127.0.0.1:8210',
     });
   }
-  const tls = {
-    caCert: fileOf(env, 'KEYBOX_CACERT'),
-    clientCert: fileOf(env, 'KEYBOX_CLIENT_CERT'),
-    clientKey: fileOf(env, 'KEYBOX_CLIENT_KEY'),
-  };
+  const tls = tlsFromEnv(env);
   let token = first(env['KEYBOX_TOKEN'], env['SECRETS_API_TOKEN']);
   const tokenFile = first(env['KEYBOX_TOKEN_FILE']);
   if (token === undefined && tokenFile !== undefined) token = readSmallFile(tokenFile, 'KEYBOX_TOKEN_FILE').trim();
@@ -68,6 +64,15 @@ export function resolveConnection(
   throw new CliError('CREDENTIALS_MISSING', 'no Keybox credential', {
     hint: 'set KEYBOX_TOKEN (or SECRETS_API_TOKEN, KEYBOX_TOKEN_FILE), KEYBOX_CLIENT_ID + KEYBOX_CLIENT_SECRET, or run keybox login',
   });
+}
+
+/** The CA to trust and the client certificate for mutual TLS, from KEYBOX_CACERT, KEYBOX_CLIENT_CERT/KEY. */
+export function tlsFromEnv(env: NodeJS.ProcessEnv): Pick<Connection, 'caCert' | 'clientCert' | 'clientKey'> {
+  return {
+    caCert: fileOf(env, 'KEYBOX_CACERT'),
+    clientCert: fileOf(env, 'KEYBOX_CLIENT_CERT'),
+    clientKey: fileOf(env, 'KEYBOX_CLIENT_KEY'),
+  };
 }
 
 /** A client with a bearer token (the connection must carry one). */

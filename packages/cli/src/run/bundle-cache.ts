@@ -53,7 +53,13 @@ const MAGIC = 'keybox-cache/v2\n';
  * its conditional request before paying for node:crypto (~4 ms to load) and the decryption; those then happen while
  * the request is in flight.
  */
-export function openBundleCache(dir: string, identity: CacheIdentity, credential: string) {
+export function openBundleCache(
+  dir: string,
+  identity: CacheIdentity,
+  credential: string,
+  /** Told (once) when the copy cannot be written: a read-only or odd cache dir must not stop `run`. */
+  onWriteError?: (message: string) => void,
+) {
   const id = JSON.stringify([
     'keybox-cache/v2',
     identity.addr,
@@ -123,20 +129,36 @@ export function openBundleCache(dir: string, identity: CacheIdentity, credential
     return peeked.ok ? open(peeked.peeked) : peeked;
   }
 
-  /** Replaces the file atomically: a new 0600 file renamed over the old one. */
-  function write(bundle: CachedBundle): void {
+  let writeFailed = false;
+  /** Replaces the file atomically: a new 0600 file renamed over the old one. Best effort: false if it could not. */
+  function write(bundle: CachedBundle): boolean {
     const { crypto, key } = prepare();
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const header = JSON.stringify({ etag: bundle.etag, verifiedAt: bundle.verifiedAt });
     const nonce = crypto.randomBytes(12);
     const cipher = crypto.createCipheriv('aes-256-gcm', key, nonce);
     cipher.setAAD(Buffer.from(`${id}\n${header}`));
     const body = Buffer.concat([cipher.update(JSON.stringify(bundle.folders), 'utf8'), cipher.final()]);
-    const temp = `${file}.${process.pid}.tmp`;
-    fs.rmSync(temp, { force: true });
     const head = Buffer.from(`${MAGIC}${header}\n`, 'utf8');
-    fs.writeFileSync(temp, Buffer.concat([head, nonce, body, cipher.getAuthTag()]), { mode: 0o600, flag: 'wx' });
-    fs.renameSync(temp, file);
+    const temp = `${file}.${process.pid}.tmp`;
+    try {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      fs.rmSync(temp, { force: true });
+      fs.writeFileSync(temp, Buffer.concat([head, nonce, body, cipher.getAuthTag()]), { mode: 0o600, flag: 'wx' });
+      fs.renameSync(temp, file);
+      return true;
+    } catch (error) {
+      try {
+        fs.rmSync(temp, { force: true });
+      } catch {
+        // nothing was written there
+      }
+      if (!writeFailed) {
+        writeFailed = true;
+        const code = (error as NodeJS.ErrnoException).code ?? 'error';
+        onWriteError?.(`cannot write the fallback cache in ${dir} (${code}); going on without it`);
+      }
+      return false;
+    }
   }
 
   function remove(): void {
