@@ -202,6 +202,19 @@ describe('keybox run failures exit 125', () => {
     expect(result.stderr).toContain('/nope');
   });
 
+  it('when a value is too large for an environment variable, pointing to --as-files', async () => {
+    const big = `${canary('BIG')}${'x'.repeat(140 * 1024)}`;
+    await setSecrets(server, { project: 'shop', env: 'dev', path: '/big' }, { BIG: big });
+    const result = keybox(['run', ...dev, '--path', '/big', '--', 'true'], { env: serverEnv(server) });
+    expect(result.status).toBe(125);
+    expect(result.stderr).toContain('BIG is too large for an environment variable (limit 128 KiB)');
+    expect(result.stderr).toContain('--as-files');
+    const files = keybox(['run', ...dev, '--path', '/big', '--as-files', '--', 'sh', '-c', 'wc -c < "$BIG_FILE"'], {
+      env: serverEnv(server),
+    });
+    expect(files.stdout.trim()).toBe(String(big.length));
+  });
+
   it('on a usage error, without running anything', () => {
     const noCommand = keybox(['run', ...dev], { env: serverEnv(server) });
     expect(noCommand.status).toBe(125);

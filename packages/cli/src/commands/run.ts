@@ -22,6 +22,7 @@ import { fetchScope, formatAge, type Source } from '../run/fetch-scope.js';
 import type { PlanRow } from '../run/plan.js';
 import { resolveCommand } from '../run/resolve-command.js';
 import type { Generation } from '../run/watch-mode.js';
+import type * as SecretFiles from '../run/secret-files.js';
 
 export const spec: CommandSpec = {
   name: 'keybox run',
@@ -208,9 +209,10 @@ export async function run(argv: string[]): Promise<number> {
       bool(values, 'no-expand') || ![...raw.values()].some(hasReferences)
         ? raw
         : await (await import('../run/expand-scope.js')).expandScope(raw, scope.project, client);
-    const secrets = new Map(
-      [...merged.secrets].map(([name, s]) => [name, { ...s, value: expanded.get(name) ?? s.value }]),
-    );
+    const secrets =
+      expanded === raw
+        ? merged.secrets
+        : new Map([...merged.secrets].map(([name, s]) => [name, { ...s, value: expanded.get(name) ?? s.value }]));
     const preserveFlag = str(values, 'preserve-env');
     const child = buildChildEnv(process.env, secrets, {
       preserve:
@@ -231,9 +233,9 @@ export async function run(argv: string[]): Promise<number> {
         },
       );
     }
-    // What the child sees, to tell a change that matters from one that does not (watch).
-    const injectedValues = Object.keys(child.injected).map((name) => [name, secrets.get(name)?.value ?? '']);
-    return { merged, secrets, child, fingerprint: JSON.stringify(injectedValues) };
+    // The injected names and their values, in one order: for the environment check, files, masking and watch.
+    const injected = Object.keys(child.injected).map((name) => [name, secrets.get(name)?.value ?? ''] as const);
+    return { merged, secrets, child, injected };
   };
 
   const first = await prepare(fetched.folders, fetched.client);
@@ -269,27 +271,28 @@ export async function run(argv: string[]): Promise<number> {
   if (resolved === undefined) return 0;
 
   // Modules only the supervising modes need: loaded only for them, so a plain exec stays as light as it can be.
-  const secretFiles = asFiles ? await import('../run/secret-files.js') : undefined;
+  let secretFiles: typeof SecretFiles | undefined;
+  let filesDir: string | undefined;
+  if (asFiles) {
+    secretFiles = await import('../run/secret-files.js');
+    const base = secretFiles.pickBaseDir(process.env);
+    secretFiles.sweepStale(base.dir);
+    if (!base.memoryBacked && !quiet) warn(`${base.dir} is not memory-backed: the secret files are on a disk`);
+    filesDir = base.dir;
+  }
 
   /** The child's full spec: environment (or secret files), KEYBOX_INJECTED, the values to mask. */
   const toGeneration = (p: Awaited<ReturnType<typeof prepare>>, etag: string | undefined): Generation => {
     const env = { ...p.child.env };
-    const values = Object.keys(p.child.injected).map((name) => p.secrets.get(name)?.value ?? '');
     let dispose: (() => void) | undefined;
-    if (secretFiles !== undefined) {
-      const { pickBaseDir, sweepStale, writeSecretFiles } = secretFiles;
-      const base = pickBaseDir(process.env);
-      sweepStale(base.dir);
-      if (!base.memoryBacked && !quiet) warn(`${base.dir} is not memory-backed: the secret files are on a disk`);
-      const files = writeSecretFiles(
-        new Map(Object.keys(p.child.injected).map((name) => [name, p.secrets.get(name)?.value ?? ''])),
-        { baseDirs: [base.dir] },
-      );
-      for (const name of Object.keys(p.child.injected)) delete env[name];
+    if (secretFiles !== undefined && filesDir !== undefined) {
+      const files = secretFiles.writeSecretFiles(new Map(p.injected), { baseDirs: [filesDir] });
+      for (const [name] of p.injected) delete env[name];
       Object.assign(env, files.env);
       dispose = () => files.remove();
     } else {
-      for (const [name, value] of Object.entries(env)) {
+      // Inherited variables already passed the kernel's limit; only what keybox adds can exceed it.
+      for (const [name, value] of p.injected) {
         if (Buffer.byteLength(name) + 1 + Buffer.byteLength(value) > MAX_ENV_STRING) {
           throw new CliError('CONFIG_INVALID', `${name} is too large for an environment variable (limit 128 KiB)`, {
             hint: 'use --as-files to pass it as a file',
@@ -298,11 +301,8 @@ export async function run(argv: string[]): Promise<number> {
       }
     }
     env[INJECTED_ENV_VAR] = formatInjected({ project: scope.project, env: scope.env, secrets: p.child.injected });
-    return {
-      spec: { file: resolved.file, argv: resolved.argv, env, mask: mask ? values : undefined },
-      etag,
-      dispose,
-    };
+    const values = mask ? p.injected.map(([, value]) => value) : undefined;
+    return { spec: { file: resolved.file, argv: resolved.argv, env, mask: values }, etag, dispose };
   };
 
   const firstGeneration = toGeneration(first, fetched.etag);
@@ -313,7 +313,9 @@ export async function run(argv: string[]): Promise<number> {
     if (watching) {
       const request = { project: scope.project, env: scope.env, paths: scope.paths, recursive };
       let client = fetched.client;
-      let fingerprint = first.fingerprint;
+      // What the child sees, to tell a change that matters from one that does not.
+      const fingerprintOf = (p: Awaited<ReturnType<typeof prepare>>) => JSON.stringify(p.injected);
+      let fingerprint = fingerprintOf(first);
       const connected = async (fresh = false) => {
         if (client === undefined || fresh) client = await openClient(connection, timeoutMs);
         return client;
@@ -336,8 +338,8 @@ export async function run(argv: string[]): Promise<number> {
           if (result.notModified) return { etag: result.etag };
           cache?.write({ folders: result.data.folders, etag: result.etag, verifiedAt: new Date().toISOString() });
           const next = await prepare(result.data.folders, client);
-          if (next.fingerprint === fingerprint) return { etag: result.etag };
-          fingerprint = next.fingerprint;
+          if (fingerprintOf(next) === fingerprint) return { etag: result.etag };
+          fingerprint = fingerprintOf(next);
           return { etag: result.etag, generation: toGeneration(next, result.etag) };
         },
         graceMs: graceSeconds * 1000,
@@ -346,8 +348,7 @@ export async function run(argv: string[]): Promise<number> {
           if (!quiet) writeStderr(`keybox: ${line}\n`);
         },
       });
-      // The long poll still holds a connection open; the child is gone, so leave now with its status.
-      firstGeneration.dispose?.();
+      // The long poll still holds a connection open; the child is gone (and its files with it): leave now.
       process.exit(status);
     }
     // As PID 1 the child would inherit the init role: no reaping, and SIGTERM ignored without a handler.

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { request } from 'node:http';
 import type { TestServer } from './keybox.js';
 
 /**
@@ -16,16 +17,28 @@ export function canary(label = 'CANARY'): string {
 
 /** Calls the server's API directly (test setup, not under test here). */
 export async function api(server: Pick<TestServer, 'url' | 'token'>, method: string, path: string, body?: unknown) {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${server.token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  // A new connection each time (agent: false): the tests block this process in spawnSync for seconds, long enough
+  // for the server to close an idle keep-alive socket that a pooled client would then reuse and fail on.
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const req = request(`${server.url}${path}`, {
+      method,
+      agent: false,
+      headers: {
+        authorization: `Bearer ${server.token}`,
+        ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': payload.length }),
+      },
+    });
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(payload);
   });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path} -> ${res.status} ${text}`);
+  if (status < 200 || status > 299) throw new Error(`${method} ${path} -> ${status} ${text}`);
   return text === '' ? undefined : (JSON.parse(text) as unknown);
 }
 
