@@ -30,9 +30,11 @@ export function resolveConnection(
   env: NodeJS.ProcessEnv,
   file: ProjectFile | undefined,
 ): Connection {
-  const session = readSession(env);
+  // The session file is read only when nothing more explicit answers (not on a `run` with KEYBOX_TOKEN).
+  let session: ReturnType<typeof readSession> | null = null;
+  const sessionOnce = () => (session === null ? (session = readSession(env)) : session);
   const explicitAddr = first(flags.addr, env['KEYBOX_ADDR'], env['SECRETS_API_URL'], file?.addr);
-  const addr = explicitAddr ?? session?.addr;
+  const addr = explicitAddr ?? sessionOnce()?.addr;
   if (addr === undefined) {
     throw new CliError('CREDENTIALS_MISSING', 'no Keybox server address', {
       hint: 'set KEYBOX_ADDR (or SECRETS_API_URL), e.g. export KEYBOX_ADDR=http://127.0.0.1:8210',
@@ -58,8 +60,9 @@ export function resolveConnection(
       hint: 'set both (or KEYBOX_CLIENT_SECRET_FILE to a file holding the secret)',
     });
   }
-  if (session !== undefined && (explicitAddr === undefined || sameServer(explicitAddr, session.addr))) {
-    return { addr, token: session.token, ...tls };
+  const saved = sessionOnce();
+  if (saved !== undefined && (explicitAddr === undefined || sameServer(explicitAddr, saved.addr))) {
+    return { addr, token: saved.token, ...tls };
   }
   throw new CliError('CREDENTIALS_MISSING', 'no Keybox credential', {
     hint: 'set KEYBOX_TOKEN (or SECRETS_API_TOKEN, KEYBOX_TOKEN_FILE), KEYBOX_CLIENT_ID + KEYBOX_CLIENT_SECRET, or run keybox login',

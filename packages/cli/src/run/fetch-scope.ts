@@ -75,9 +75,13 @@ export async function withRetries<T>(
 }
 
 /** The cached copy, or why it cannot be used (undefined: there is none). */
-function fromCache(options: FetchOptions, reason: string): Fetched | { refused: string } | undefined {
+function fromCache(
+  options: FetchOptions,
+  reason: string,
+  alreadyRead?: CacheRead,
+): Fetched | { refused: string } | undefined {
   if (options.cache === undefined) return undefined;
-  const read = options.cache.read();
+  const read = alreadyRead ?? options.cache.read();
   if (!read.ok) {
     return read.reason === 'absent'
       ? undefined
@@ -148,7 +152,7 @@ export async function fetchScope(options: FetchOptions): Promise<Fetched> {
           cached = cache.open(peeked.peeked);
         } else {
           cache.prepare();
-          cached = { ok: false, reason: 'absent' };
+          cached = peeked ?? { ok: false, reason: 'absent' };
         }
       }
       let result = await pending;
@@ -187,7 +191,7 @@ export async function fetchScope(options: FetchOptions): Promise<Fetched> {
     }
     if (!isRetryable(error)) throw error;
     const reason = (error as KeyboxError).message;
-    const cachedCopy = fromCache(options, reason);
+    const cachedCopy = fromCache(options, reason, cached);
     if (cachedCopy !== undefined && !('refused' in cachedCopy)) return cachedCopy;
     if (options.fallbackEnvFile !== undefined) return fromFallbackFile(options.fallbackEnvFile, reason);
     if (cachedCopy !== undefined) throw new CliError('UNREACHABLE', `${reason}; ${cachedCopy.refused}`);
