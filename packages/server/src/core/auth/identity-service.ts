@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { AppError, conflict, invalidInput, notFound } from '../app-error.js';
 import { isoNow, type Clock } from '../clock.js';
@@ -55,7 +55,7 @@ export interface IdentityInput {
 export interface IdentityServiceDeps {
   db: Db;
   clock: Clock;
-  keyring: Pick<Keyring, 'tokenHash'>;
+  keyring: Pick<Keyring, 'tokenHash' | 'tokenHashMatches'>;
   tokens: Pick<TokenService, 'issue' | 'revokeWhere'>;
   policies: Pick<PolicyService, 'attach' | 'detachAll' | 'namesFor'>;
 }
@@ -288,9 +288,7 @@ export function createIdentityService({ db, clock, keyring, tokens, policies }: 
             ])
             .where('s.id', '=', match[1] as string)
             .executeTakeFirst();
-    const expected = Buffer.from(row?.hash ?? '0'.repeat(64), 'hex');
-    const actual = Buffer.from(keyring.tokenHash(clientSecret), 'hex');
-    const same = expected.length === actual.length && timingSafeEqual(expected, actual);
+    const same = keyring.tokenHashMatches(clientSecret, row?.hash);
     const now = isoNow(clock);
     let reason: string | undefined;
     if (row === undefined || !same || row.identityId !== clientId) reason = 'unknown client id or secret';

@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import { sql } from 'kysely';
 import { AppError, notFound } from '../app-error.js';
@@ -55,7 +55,7 @@ export interface IssueInput {
 
 export interface TokenServiceDeps {
   db: Db;
-  keyring: Pick<Keyring, 'tokenHash'>;
+  keyring: Pick<Keyring, 'tokenHash' | 'tokenHashMatches'>;
   clock: Clock;
   policies: Pick<PolicyService, 'policiesFor'>;
 }
@@ -118,11 +118,8 @@ export function createTokenService({ db, keyring, clock, policies }: TokenServic
     const match = TOKEN_PATTERN.exec(token);
     if (match === null) return { ok: false, reason: 'malformed' };
     const row = (await db.executeQuery(byId(match[1]))).rows[0];
-    const expected = Buffer.from(row?.hash ?? '0'.repeat(64), 'hex');
-    const actual = Buffer.from(keyring.tokenHash(token), 'hex');
-    // Hash and compare even for an unknown id, so both cases take the same time.
-    const same = expected.length === actual.length && timingSafeEqual(expected, actual);
-    if (row === undefined || !same) return { ok: false, reason: 'unknown' };
+    // Hashed and compared even for an unknown id, so both cases take the same time.
+    if (!keyring.tokenHashMatches(token, row?.hash) || row === undefined) return { ok: false, reason: 'unknown' };
     if (row.revoked_at !== null) return { ok: false, reason: 'revoked' };
     const now = clock.now();
     if (row.expires_at !== null && row.expires_at <= now.toISOString()) return { ok: false, reason: 'expired' };
@@ -305,18 +302,32 @@ export function createTokenService({ db, keyring, clock, policies }: TokenServic
 export type TokenService = ReturnType<typeof createTokenService>;
 
 /** Whether `ip` may use an identity bound to `cidrsJson` (an empty list allows any address). */
-export function addressAllowed(cidrsJson: string, ip: string): boolean {
+// Built lists keyed by the stored JSON: an identity's trusted CIDRs are parsed once, not on every request.
+const blockLists = new Map<string, BlockList | undefined>();
+
+function blockListOf(cidrsJson: string): BlockList | undefined {
+  if (blockLists.has(cidrsJson)) return blockLists.get(cidrsJson);
   const cidrs = JSON.parse(cidrsJson) as string[];
-  if (cidrs.length === 0) return true;
+  let list: BlockList | undefined;
+  if (cidrs.length > 0) {
+    list = new BlockList();
+    for (const cidr of cidrs) {
+      const [net, bits] = cidr.split('/');
+      const netFamily = isIP(net ?? '');
+      if (netFamily === 0) continue;
+      list.addSubnet(net as string, Number(bits ?? (netFamily === 4 ? 32 : 128)), netFamily === 4 ? 'ipv4' : 'ipv6');
+    }
+  }
+  if (blockLists.size > 1000) blockLists.clear();
+  blockLists.set(cidrsJson, list);
+  return list;
+}
+
+export function addressAllowed(cidrsJson: string, ip: string): boolean {
+  const list = blockListOf(cidrsJson);
+  if (list === undefined) return true;
   const address = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
   const family = isIP(address);
   if (family === 0) return false;
-  const list = new BlockList();
-  for (const cidr of cidrs) {
-    const [net, bits] = cidr.split('/');
-    const netFamily = isIP(net ?? '');
-    if (netFamily === 0) continue;
-    list.addSubnet(net as string, Number(bits ?? (netFamily === 4 ? 32 : 128)), netFamily === 4 ? 'ipv4' : 'ipv6');
-  }
   return list.check(address, family === 4 ? 'ipv4' : 'ipv6');
 }

@@ -88,6 +88,18 @@ describe('openKeyring', () => {
   });
 });
 
+describe('tokenHashMatches', () => {
+  it('matches only the stored hash of that very secret', async () => {
+    const keyring = await openKeyring(temp.db, testRootKey(), clock);
+    const stored = keyring.tokenHash('kbx_right');
+    expect(keyring.tokenHashMatches('kbx_right', stored)).toBe(true);
+    expect(keyring.tokenHashMatches('kbx_wrong', stored)).toBe(false);
+    expect(keyring.tokenHashMatches('kbx_right', undefined)).toBe(false);
+    expect(keyring.tokenHashMatches('kbx_right', stored.slice(0, 62))).toBe(false);
+    expect(keyring.tokenHashMatches('kbx_right', 'not hex at all')).toBe(false);
+  });
+});
+
 describe('openKeyring with the wrong root key', () => {
   it('refuses another root key on an existing store, naming both key ids and how to fix it', async () => {
     const original = testRootKey();

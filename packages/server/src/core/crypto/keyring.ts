@@ -1,4 +1,4 @@
-import { createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { AppError } from '../app-error.js';
 import { isoNow, type Clock } from '../clock.js';
 import type { Db } from '../store/database.js';
@@ -20,6 +20,11 @@ export interface Keyring {
   decrypt(blob: Uint8Array, context: string): Buffer;
   /** HMAC-SHA-256 keyed with the token key: how API token secrets are stored. */
   tokenHash(secret: string): string;
+  /**
+   * Whether `secret` hashes to `storedHex`, in constant time; with no stored hash (an unknown id) it still hashes
+   * and compares, so both cases take the same time.
+   */
+  tokenHashMatches(secret: string, storedHex: string | undefined): boolean;
   /** The key of the audit log's HMAC chain. */
   readonly auditKey: KeyObject;
   readonly activeKeyId: number;
@@ -125,6 +130,12 @@ export async function openKeyring(db: Db, root: RootKey, clock: Clock): Promise<
     },
     tokenHash(secret) {
       return createHmac('sha256', tokenKey).update(secret).digest('hex');
+    },
+    tokenHashMatches(secret, storedHex) {
+      const actual = createHmac('sha256', tokenKey).update(secret).digest();
+      const expected = Buffer.from(storedHex ?? '', 'hex');
+      const comparable = expected.length === actual.length;
+      return timingSafeEqual(actual, comparable ? expected : Buffer.alloc(actual.length)) && comparable;
     },
   };
 }

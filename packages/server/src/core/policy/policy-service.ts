@@ -26,17 +26,16 @@ export interface PolicyServiceDeps {
 }
 
 export function createPolicyService({ db, clock }: PolicyServiceDeps) {
-  // Compiled policies keyed by their stored JSON: a changed policy has other text, so nothing here goes stale.
-  const compiled = new Map<string, CompiledPolicy>();
+  // Compiled policies by name, with the stored JSON they came from: a changed policy has other text, so a hit is
+  // only taken when the text is the same (no per-request key string to build).
+  const compiled = new Map<string, { rulesJson: string; policy: CompiledPolicy }>();
 
   function compileStored(name: string, rulesJson: string): CompiledPolicy {
-    const key = `${name}\0${rulesJson}`;
-    let policy = compiled.get(key);
-    if (policy === undefined) {
-      policy = compilePolicy(name, JSON.parse(rulesJson) as PolicyRule[]);
-      if (compiled.size > 1000) compiled.clear();
-      compiled.set(key, policy);
-    }
+    const hit = compiled.get(name);
+    if (hit !== undefined && hit.rulesJson === rulesJson) return hit.policy;
+    const policy = compilePolicy(name, JSON.parse(rulesJson) as PolicyRule[]);
+    if (compiled.size > 1000) compiled.clear();
+    compiled.set(name, { rulesJson, policy });
     return policy;
   }
 

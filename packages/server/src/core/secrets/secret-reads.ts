@@ -73,11 +73,6 @@ export function createSecretReads({ db, keyring }: SecretReadsDeps) {
     );
   }
 
-  /**
-   * The hot path: every live secret in scope in one response, one decrypt per folder. The ETag is derived from the
-   * folders' ids and revisions before anything is decrypted, so an unchanged scope costs one indexed query.
-   * `allow` filters folders (policies): the ones it refuses are neither returned nor part of the ETag.
-   */
   /** The folders in scope, in precedence order, with their ETag: one indexed query, nothing decrypted. */
   async function loadScope(
     project: string,
@@ -98,10 +93,12 @@ export function createSecretReads({ db, keyring }: SecretReadsDeps) {
     }
     const parameters: unknown[] = [project, env];
     paths.forEach((path, i) => {
-      const range = pathFilter(path, recursive);
       if (kinds[i] === 'exact') parameters.push(path);
-      else if (kinds[i] === 'below') parameters.push(path, range.lower, range.upper);
-      else parameters.push('/');
+      else if (kinds[i] === 'all') parameters.push('/');
+      else {
+        const range = pathFilter(path, recursive);
+        parameters.push(path, range.lower, range.upper);
+      }
     });
     let rows = (await db.executeQuery(query(...parameters))).rows;
     if (rows.length === 0) {
@@ -144,6 +141,11 @@ export function createSecretReads({ db, keyring }: SecretReadsDeps) {
     return (await loadScope(project, env, paths, recursive, allow)).etag;
   }
 
+  /**
+   * The hot path: every live secret in scope in one response, one decrypt per folder. The ETag is derived from the
+   * folders' ids and revisions before anything is decrypted, so an unchanged scope costs one indexed query.
+   * `allow` filters folders (policies): the ones it refuses are neither returned nor part of the ETag.
+   */
   async function bulkRead(
     project: string,
     env: string,
