@@ -33,12 +33,13 @@ export { assertManifest, readManifestFile } from './manifest/read-manifest.js';
 export { createSecrets, type Secrets, type SecretsOptions, type SecretsEvent } from './secrets/create-secrets.js';
 export {
   createBulkFetcher,
+  isTransient,
   type BundleScope,
   type FetchBundle,
   type KeyboxBundle,
   type KeyboxOptions,
 } from './secrets/keybox-source.js';
-export type { EnvLike, ReadFile } from './secrets/resolve-local.js';
+export { stripOneNewline, type EnvLike, type ReadFile } from './secrets/resolve-local.js';
 export type {
   LegacySource,
   LegacyValues,

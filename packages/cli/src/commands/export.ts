@@ -3,13 +3,9 @@ import { bool, parseCommand, str, type CommandSpec } from '../args.js';
 import { scopedContext, SCOPE_OPTIONS } from '../command-context.js';
 import { CliError, usageError } from '../errors.js';
 import { note, warn } from '../output/print.js';
+import { writePrivateFile } from '../output/private-file.js';
 import { expandScope } from '../run/expand-scope.js';
 import { formatDotenv, formatShell } from '../secrets/dotenv-format.js';
-
-// Builtins via process.getBuiltinModule, not `import`: the CLI is one bundle, and an ESM import of a builtin there
-// costs every command, `keybox run` included, ~2 ms each (see config/project-file.ts).
-const { renameSync, rmSync, writeFileSync } = process.getBuiltinModule('node:fs');
-const nodePath = process.getBuiltinModule('node:path');
 
 const FORMATS = ['dotenv', 'json', 'yaml', 'shell'] as const;
 type Format = (typeof FORMATS)[number];
@@ -83,26 +79,17 @@ export async function run(argv: string[]): Promise<number> {
   if (output === undefined) {
     process.stdout.write(text);
   } else {
-    writePrivateFile(output, text);
+    // A new 0600 file renamed into place: an existing file keeps no wider mode, a symlink at the target is replaced
+    // rather than followed, and a reader never sees half the content.
+    try {
+      writePrivateFile(output, text);
+    } catch (error) {
+      throw new CliError(
+        'CONFIG_INVALID',
+        `cannot write ${output} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
+    }
     note(`wrote ${entries.length} secret(s) to ${output} (0600)`);
   }
   return 0;
-}
-
-/**
- * Writes a new 0600 file beside the target and renames it into place: an existing file keeps no wider mode, a
- * symlink at the target is replaced rather than followed, and a reader never sees half the content.
- */
-function writePrivateFile(target: string, text: string): void {
-  const temp = nodePath.join(nodePath.dirname(target), `.${nodePath.basename(target)}.${process.pid}.tmp`);
-  try {
-    writeFileSync(temp, text, { mode: 0o600, flag: 'wx' });
-    renameSync(temp, target);
-  } catch (error) {
-    rmSync(temp, { force: true });
-    throw new CliError(
-      'CONFIG_INVALID',
-      `cannot write ${target} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
-    );
-  }
 }

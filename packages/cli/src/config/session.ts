@@ -1,5 +1,7 @@
 import { CliError } from '../errors.js';
 
+import { writePrivateFile } from '../output/private-file.js';
+
 // Builtins come from process.getBuiltinModule: see config/project-file.ts.
 const fs = process.getBuiltinModule('node:fs');
 const path = process.getBuiltinModule('node:path');
@@ -46,12 +48,9 @@ export function writeSession(env: NodeJS.ProcessEnv, session: Session): string {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   fs.chmodSync(dir, 0o700);
   const file = sessionFile(env);
-  const temp = `${file}.${process.pid}.tmp`;
   try {
-    fs.writeFileSync(temp, `${JSON.stringify(session, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-    fs.renameSync(temp, file);
+    writePrivateFile(file, `${JSON.stringify(session, null, 2)}\n`);
   } catch (error) {
-    fs.rmSync(temp, { force: true });
     throw new CliError('CONFIG_INVALID', `cannot write ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   return file;

@@ -1,5 +1,6 @@
 import type * as NodeCrypto from 'node:crypto';
 import type { BulkFolder } from '@keybox/sdk';
+import { writePrivateFile } from '../output/private-file.js';
 
 // Builtins come from process.getBuiltinModule: see config/project-file.ts. node:crypto (~4 ms to load) only when the
 // cache must be decrypted or written, not for every command of the bundle.
@@ -130,7 +131,7 @@ export function openBundleCache(
   }
 
   let writeFailed = false;
-  /** Replaces the file atomically: a new 0600 file renamed over the old one. Best effort: false if it could not. */
+  /** Replaces the file atomically (a new 0600 file renamed over the old one). Best effort: false if it could not. */
   function write(bundle: CachedBundle): boolean {
     const { crypto, key } = prepare();
     const header = JSON.stringify({ etag: bundle.etag, verifiedAt: bundle.verifiedAt });
@@ -139,19 +140,11 @@ export function openBundleCache(
     cipher.setAAD(Buffer.from(`${id}\n${header}`));
     const body = Buffer.concat([cipher.update(JSON.stringify(bundle.folders), 'utf8'), cipher.final()]);
     const head = Buffer.from(`${MAGIC}${header}\n`, 'utf8');
-    const temp = `${file}.${process.pid}.tmp`;
     try {
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      fs.rmSync(temp, { force: true });
-      fs.writeFileSync(temp, Buffer.concat([head, nonce, body, cipher.getAuthTag()]), { mode: 0o600, flag: 'wx' });
-      fs.renameSync(temp, file);
+      writePrivateFile(file, Buffer.concat([head, nonce, body, cipher.getAuthTag()]));
       return true;
     } catch (error) {
-      try {
-        fs.rmSync(temp, { force: true });
-      } catch {
-        // nothing was written there
-      }
       if (!writeFailed) {
         writeFailed = true;
         const code = (error as NodeJS.ErrnoException).code ?? 'error';

@@ -1,4 +1,4 @@
-import { KeyboxError, isKeyboxError, type BulkFolder, type KeyboxClient } from '@keybox/sdk';
+import { KeyboxError, isKeyboxError, isTransient, type BulkFolder, type KeyboxClient } from '@keybox/sdk';
 import type { Connection } from '../config/connection.js';
 import { openClient } from '../config/connection.js';
 import type { Scope } from '../config/scope.js';
@@ -43,13 +43,6 @@ export interface FetchOptions {
   random?: () => number;
 }
 
-/** Connection errors, timeouts and 5xx are worth another try; a 4xx is an answer. */
-export function isRetryable(error: unknown): boolean {
-  if (!isKeyboxError(error)) return false;
-  if (error.code === 'UNREACHABLE' || error.code === 'TIMEOUT') return true;
-  return error.status !== undefined && error.status >= 500;
-}
-
 function isRefusal(error: unknown): boolean {
   return isKeyboxError(error) && (error.status === 401 || error.status === 403 || error.status === 404);
 }
@@ -68,7 +61,7 @@ export async function withRetries<T>(
       return await attempt();
     } catch (error) {
       const wait = Math.round(random() * Math.min(5000, 200 * 2 ** n));
-      if (!isRetryable(error) || now() + wait > deadline) throw error;
+      if (!isTransient(error) || now() + wait > deadline) throw error;
       await sleep(wait);
     }
   }
@@ -189,7 +182,7 @@ export async function fetchScope(options: FetchOptions): Promise<Fetched> {
       options.cache?.remove();
       throw error;
     }
-    if (!isRetryable(error)) throw error;
+    if (!isTransient(error)) throw error;
     const reason = (error as KeyboxError).message;
     const cachedCopy = fromCache(options, reason, cached);
     if (cachedCopy !== undefined && !('refused' in cachedCopy)) return cachedCopy;

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CliError } from '../errors.js';
-import { parseAssignments, stripNewline } from './assignments.js';
+import { stripOneNewline } from '@keybox/sdk';
+import { parseAssignments } from './assignments.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keybox-assignments-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -96,7 +97,7 @@ describe('parseAssignments', () => {
   });
 });
 
-describe('stripNewline', () => {
+describe('stripOneNewline (as secrets set reads files and stdin)', () => {
   it.each([
     ['', ''],
     ['\n', ''],
@@ -106,6 +107,6 @@ describe('stripNewline', () => {
     ['a\r', 'a\r'],
     ['a\n ', 'a\n '],
   ])('turns %j into %j', (input, expected) => {
-    expect(stripNewline(input)).toBe(expected);
+    expect(stripOneNewline(input)).toBe(expected);
   });
 });

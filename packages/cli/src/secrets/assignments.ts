@@ -1,4 +1,4 @@
-import { checkSecretName } from '@keybox/sdk';
+import { checkSecretName, stripOneNewline } from '@keybox/sdk';
 import { CliError, usageError } from '../errors.js';
 
 // Builtins via process.getBuiltinModule, not `import`: the CLI is one bundle, and an ESM import of a builtin there
@@ -37,11 +37,11 @@ export async function parseAssignments(
     if (raw === '-') {
       if (stdinUsed) throw usageError('only one KEY=- can read stdin');
       stdinUsed = true;
-      value = stripNewline(await readStdin());
+      value = stripOneNewline(await readStdin());
     } else if (raw.startsWith('@')) {
       const path = raw.slice(1);
       try {
-        value = stripNewline(readFileSync(path, 'utf8'));
+        value = stripOneNewline(readFileSync(path, 'utf8'));
       } catch (error) {
         // The path is not echoed either: a literal value that happens to start with @ would land in stderr.
         throw new CliError(
@@ -56,12 +56,6 @@ export async function parseAssignments(
     result.push({ name, value });
   }
   return result;
-}
-
-export function stripNewline(text: string): string {
-  if (text.endsWith('\r\n')) return text.slice(0, -2);
-  if (text.endsWith('\n')) return text.slice(0, -1);
-  return text;
 }
 
 export async function readAllStdin(): Promise<string> {

@@ -1,16 +1,13 @@
+import { stripOneNewline } from '@keybox/sdk';
+import { readAllStdin } from './assignments.js';
+
 /**
  * Reads one line from the terminal without echoing it (a password), or everything from stdin when it is not a
  * terminal. Never logs or echoes what was typed.
  */
 export async function readSecretInput(prompt: string): Promise<string> {
   const stdin = process.stdin;
-  if (!stdin.isTTY) {
-    const chunks: Buffer[] = [];
-    for await (const chunk of stdin) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks)
-      .toString('utf8')
-      .replace(/\r?\n$/, '');
-  }
+  if (!stdin.isTTY) return stripOneNewline(await readAllStdin());
   process.stderr.write(prompt);
   stdin.setRawMode(true);
   stdin.resume();

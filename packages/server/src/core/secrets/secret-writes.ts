@@ -6,7 +6,15 @@ import { audited, type TxAudit } from '../audit/tx-audit.js';
 import type { Db } from '../store/database.js';
 import type { ChangeFeed } from './change-feed.js';
 import { createFolderWriter, type FolderChange } from './folder-writer.js';
-import { assertName, assertPath, findSecret, resolveEnvironment, valueContext, type Scope } from './locations.js';
+import {
+  assertName,
+  assertPath,
+  findFolder,
+  findSecret,
+  resolveEnvironment,
+  valueContext,
+  type Scope,
+} from './locations.js';
 
 export interface SecretWritesDeps {
   db: Db;
@@ -120,13 +128,7 @@ export function createSecretWrites({ db, keyring, clock, changes }: SecretWrites
       async (trx) => {
         const ref = await resolveEnvironment(trx, scope.project, scope.env);
         const path = assertPath(scope.path);
-        const folder = await trx
-          .selectFrom('folders')
-          .select(['id', 'revision'])
-          .where('environment_id', '=', ref.envId)
-          .where('path', '=', path)
-          .executeTakeFirst();
-        if (folder === undefined) throw notFound(`folder ${path} does not exist in ${ref.project}/${ref.env}`);
+        const folder = await findFolder(trx, ref, path);
 
         let revision: number;
         if (target.toRevision !== undefined) {

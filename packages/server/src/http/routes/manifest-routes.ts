@@ -1,10 +1,11 @@
 import { Hono } from 'hono';
+import { z } from 'zod';
 import type { AuditLog } from '../../core/audit/audit-log.js';
 import type { ManifestService } from '../../core/manifests/manifest-service.js';
 import { auditAs, txAudit } from '../audit-middleware.js';
 import { allows, authorize } from '../authorize.js';
 import type { HttpEnv } from '../http-env.js';
-import { invalidInput } from '../../core/app-error.js';
+import { parseBody } from '../validate.js';
 
 /**
  * `/api/v1/projects/:project/environments/:env/manifest`: an app's declared secrets stored with the environment, and
@@ -34,12 +35,8 @@ export function manifestRoutes({
     const env = c.req.param('env') ?? '';
     auditAs(c, 'manifest.put', `${project}/${env}`);
     authorize(c, { capability: 'admin', project, env });
-    let body: unknown;
-    try {
-      body = await c.req.json();
-    } catch {
-      throw invalidInput('the request body is not valid JSON');
-    }
+    // Any JSON: the manifest's own parser checks it and names every issue.
+    const body = await parseBody(c, z.unknown());
     await manifests.put(project, env, body, c.get('principal').actor, txAudit(c, auditLog));
     return c.body(null, 204);
   });
