@@ -129,10 +129,9 @@ export function createApp(deps: AppDeps) {
       c.set('principal', result.principal);
       return next();
     }
-    // Someone trying tokens: slow them down, and stop recording each attempt once they are over the limit.
+    // Someone trying tokens: slow them down (the audit middleware does not record rate-limited refusals).
     const taken = limits.authFailuresPerIp.take(c.get('clientIp'));
     if (!taken.ok) {
-      c.get('audit').skip = true;
       c.header('retry-after', String(taken.retryAfter));
       throw new AppError('RATE_LIMITED', `too many failed authentications; retry in ${taken.retryAfter} s`);
     }

@@ -39,7 +39,8 @@ export function auditMiddleware(auditLog: Pick<AuditLog, 'append' | 'published'>
     c.set('audit', { action: `${c.req.method} ${c.req.path}`, resource: c.req.path, details: {} });
     await next();
     const audit = c.get('audit');
-    if (audit.skip === true) return;
+    // A rate-limited refusal is not recorded: recording each would let anyone flood the log.
+    if (c.error instanceof AppError && c.error.code === 'RATE_LIMITED') return;
     const status = c.res.status;
     // A successful write recorded itself in its own transaction (and published the entry once committed).
     if (audit.recorded === true && status < 300) return;

@@ -10,8 +10,6 @@ export interface AuditContext {
   recorded?: boolean;
   /** For unauthenticated routes (logins): who the request claims to be. */
   actor?: { name: string; type: 'user' | 'identity' };
-  /** Not recorded (a rate-limited request: recording each would let anyone flood the log). */
-  skip?: boolean;
 }
 
 /** What middleware puts on each request's context. */

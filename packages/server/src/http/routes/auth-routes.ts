@@ -27,7 +27,6 @@ function limit(c: Context<HttpEnv>, deps: AuthRouteDeps, name: string) {
   ] as const) {
     const taken = limiter.take(key);
     if (!taken.ok) {
-      c.get('audit').skip = true;
       c.header('retry-after', String(taken.retryAfter));
       throw new AppError('RATE_LIMITED', `too many login attempts; retry in ${taken.retryAfter} s`, {
         retryAfter: taken.retryAfter,

@@ -71,6 +71,20 @@ function authorizeFolder(c: Context<HttpEnv>, capability: Capability, scope: Sco
   return (path: string) => allows(c, { ...request, path });
 }
 
+/**
+ * The folders of a bulk read or watch, normalised, named in the audit entry and authorized for reading; `allow`
+ * filters the folders a recursive read may return.
+ */
+function readScope(c: Context<HttpEnv>, q: z.infer<typeof bulkQuery>, action: string) {
+  const paths = (q.path === undefined ? ['/'] : typeof q.path === 'string' ? [q.path] : q.path).map(assertPath);
+  auditAs(c, action, `${q.project}/${q.env}:${paths.join(',')}${q.recursive ? ' (recursive)' : ''}`);
+  const filters = paths.map((path) =>
+    authorizeFolder(c, 'read', { project: q.project, env: q.env, path }, q.recursive),
+  );
+  const allow = q.recursive ? (path: string) => filters.some((f) => f?.(path) === true) : undefined;
+  return { paths, allow };
+}
+
 const watchQuery = bulkQuery.extend({
   etag: z.string().max(100).optional(),
   wait: intParam.optional(),
@@ -89,12 +103,7 @@ export function bulkReadRoute({ secrets, changes }: Pick<SecretRouteDeps, 'secre
    */
   app.get('/watch', async (c) => {
     const q = parseQuery(c, watchQuery);
-    const paths = (q.path === undefined ? ['/'] : typeof q.path === 'string' ? [q.path] : q.path).map(assertPath);
-    auditAs(c, 'secrets.watch', `${q.project}/${q.env}:${paths.join(',')}${q.recursive ? ' (recursive)' : ''}`);
-    const filters = paths.map((path) =>
-      authorizeFolder(c, 'read', { project: q.project, env: q.env, path }, q.recursive),
-    );
-    const allow = q.recursive ? (path: string) => filters.some((f) => f?.(path) === true) : undefined;
+    const { paths, allow } = readScope(c, q, 'secrets.watch');
     const current = () => secrets.scopeEtag(q.project, q.env, paths, q.recursive, allow);
     let etag = await current();
     const wait = Math.min(q.wait ?? 25, WATCH_MAX_WAIT_SECONDS);
@@ -126,12 +135,7 @@ export function bulkReadRoute({ secrets, changes }: Pick<SecretRouteDeps, 'secre
 
   app.get('/', async (c) => {
     const q = parseQuery(c, bulkQuery);
-    const paths = (q.path === undefined ? ['/'] : typeof q.path === 'string' ? [q.path] : q.path).map(assertPath);
-    auditAs(c, 'secrets.read', `${q.project}/${q.env}:${paths.join(',')}${q.recursive ? ' (recursive)' : ''}`);
-    const filters = paths.map((path) =>
-      authorizeFolder(c, 'read', { project: q.project, env: q.env, path }, q.recursive),
-    );
-    const allow = q.recursive ? (path: string) => filters.some((f) => f?.(path) === true) : undefined;
+    const { paths, allow } = readScope(c, q, 'secrets.read');
     const outcome = await secrets.bulkRead(q.project, q.env, paths, q.recursive, {
       ifNoneMatch: c.req.header('if-none-match'),
       allow,
