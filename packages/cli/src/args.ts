@@ -124,3 +124,9 @@ export function int(values: Values, name: string): number | undefined {
   if (!/^\d{1,15}$/.test(v)) throw usageError(`--${name} needs a non-negative integer`);
   return Number(v);
 }
+
+/** The one positional argument a command takes, or a usage error naming what it wanted. */
+export function onePositional(positionals: readonly string[], what: string): string {
+  if (positionals.length !== 1) throw usageError(`give exactly one ${what}`);
+  return positionals[0] as string;
+}

@@ -1,6 +1,6 @@
 import type { KeyboxClient } from '@keybox/sdk';
 import { str, strs, type OptionSpec, type Values } from './args.js';
-import { openClient, resolveConnection } from './config/connection.js';
+import { openClient, resolveConnection, type Connection } from './config/connection.js';
 import { findProjectFile, type ProjectFile } from './config/project-file.js';
 import { resolveScope, type Scope } from './config/scope.js';
 
@@ -32,19 +32,25 @@ export interface CommandContext {
   projectFile: ProjectFile | undefined;
 }
 
-/** Resolves scope and connection from flags, environment and `.keybox.json`. */
-export async function scopedContext(values: Values, options: { timeoutMs?: number } = {}): Promise<CommandContext> {
+/** Scope and connection from flags, environment and `.keybox.json`, without contacting the server. */
+export function resolveContext(values: Values): {
+  scope: Scope;
+  connection: Connection;
+  projectFile: ProjectFile | undefined;
+} {
   const projectFile = findProjectFile(process.cwd());
   const scope = resolveScope(
     { project: str(values, 'project'), env: str(values, 'env'), paths: strs(values, 'path') },
     process.env,
     projectFile,
   );
-  const client = await openClient(
-    resolveConnection({ addr: str(values, 'addr') }, process.env, projectFile),
-    options.timeoutMs,
-  );
-  return { scope, client, projectFile };
+  return { scope, connection: resolveConnection({ addr: str(values, 'addr') }, process.env, projectFile), projectFile };
+}
+
+/** Resolves scope and connection from flags, environment and `.keybox.json`, and connects. */
+export async function scopedContext(values: Values, options: { timeoutMs?: number } = {}): Promise<CommandContext> {
+  const { scope, connection, projectFile } = resolveContext(values);
+  return { scope, client: await openClient(connection, options.timeoutMs), projectFile };
 }
 
 /** A client without a project scope (for `projects` and `envs`). */

@@ -1,5 +1,5 @@
 import type { EnvironmentInfo } from '@keybox/sdk';
-import { bool, parseCommand, str, type CommandSpec } from '../args.js';
+import { bool, parseCommand, str, type CommandSpec, onePositional } from '../args.js';
 import { clientOnly, CONNECTION_OPTIONS, JSON_OPTION } from '../command-context.js';
 import { findProjectFile } from '../config/project-file.js';
 import { usageError } from '../errors.js';
@@ -60,10 +60,7 @@ function envsPath(project: string, env?: string): string {
   return env === undefined ? base : `${base}/${encodeURIComponent(env)}`;
 }
 
-function one(positionals: string[]): string {
-  if (positionals.length !== 1) throw usageError('give exactly one environment slug');
-  return positionals[0] as string;
-}
+const one = (positionals: string[]) => onePositional(positionals, 'environment slug');
 
 export function run(argv: string[]) {
   return dispatch(

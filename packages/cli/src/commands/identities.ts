@@ -1,4 +1,4 @@
-import { bool, int, parseCommand, str, strs, type CommandSpec } from '../args.js';
+import { bool, int, parseCommand, str, strs, type CommandSpec, onePositional } from '../args.js';
 import { clientOnly, CONNECTION_OPTIONS, JSON_OPTION } from '../command-context.js';
 import { formatDuration, parseDuration } from '../duration.js';
 import { usageError } from '../errors.js';
@@ -117,10 +117,7 @@ const specs = {
   },
 } satisfies Record<string, CommandSpec>;
 
-function one(positionals: string[], what = 'identity name'): string {
-  if (positionals.length !== 1) throw usageError(`give exactly one ${what}`);
-  return positionals[0] as string;
-}
+const one = (positionals: string[], what = 'identity name') => onePositional(positionals, what);
 
 function settingsBody(values: Parameters<typeof str>[0]) {
   const ttl = str(values, 'ttl');

@@ -1,4 +1,4 @@
-import { bool, parseCommand, str, type CommandSpec } from '../args.js';
+import { bool, parseCommand, str, type CommandSpec, onePositional } from '../args.js';
 import { clientOnly, CONNECTION_OPTIONS, JSON_OPTION } from '../command-context.js';
 import { normalisePath } from '../config/scope.js';
 import { CliError, usageError } from '../errors.js';
@@ -69,10 +69,7 @@ const specs = {
   },
 } satisfies Record<string, CommandSpec>;
 
-function one(positionals: string[]): string {
-  if (positionals.length !== 1) throw usageError('give exactly one policy name');
-  return positionals[0] as string;
-}
+const one = (positionals: string[]) => onePositional(positionals, 'policy name');
 
 function show(policy: Policy) {
   printLine(`${policy.name}${policy.builtin ? ' (built in)' : ''}: ${policy.description}`);

@@ -1,4 +1,4 @@
-import { bool, parseCommand, str, strs, type CommandSpec, type Values } from '../args.js';
+import { bool, onePositional, parseCommand, str, strs, type CommandSpec, type Values } from '../args.js';
 import { clientOnly, CONNECTION_OPTIONS, JSON_OPTION } from '../command-context.js';
 import { usageError } from '../errors.js';
 import { printJson, printLine } from '../output/print.js';
@@ -31,8 +31,7 @@ export function policyAttachmentCommands(
   } satisfies Record<string, CommandSpec>;
 
   function target(positionals: string[]): string {
-    if (positionals.length !== 1) throw usageError(`give exactly one ${noun} name`);
-    return `/api/v1/${group}/${encodeURIComponent(positionals[0] as string)}/policies`;
+    return `/api/v1/${group}/${encodeURIComponent(onePositional(positionals, `${noun} name`))}/policies`;
   }
 
   function show(values: Values, res: { policies: string[] }): void {

@@ -1,5 +1,5 @@
 import type { ProjectInfo } from '@keybox/sdk';
-import { bool, parseCommand, str, type CommandSpec } from '../args.js';
+import { bool, parseCommand, str, type CommandSpec, onePositional } from '../args.js';
 import { clientOnly, CONNECTION_OPTIONS, JSON_OPTION } from '../command-context.js';
 import { usageError } from '../errors.js';
 import { formatTime, note, printJson, printTable } from '../output/print.js';
@@ -46,10 +46,7 @@ const deleteSpec: CommandSpec = {
   positionals: true,
 };
 
-function one(positionals: string[], what: string): string {
-  if (positionals.length !== 1) throw usageError(`give exactly one ${what}`);
-  return positionals[0] as string;
-}
+const one = onePositional;
 
 function show(projects: ProjectInfo[], json: boolean, single = false) {
   if (json) return printJson(single ? { project: projects[0] } : { projects });

@@ -8,10 +8,8 @@ import {
   type KeyboxClient,
 } from '@keybox/sdk';
 import { bool, int, parseCommand, str, strs, type CommandSpec } from '../args.js';
-import { SCOPE_OPTIONS } from '../command-context.js';
-import { openClient, resolveConnection } from '../config/connection.js';
-import { findProjectFile } from '../config/project-file.js';
-import { resolveScope } from '../config/scope.js';
+import { resolveContext, SCOPE_OPTIONS } from '../command-context.js';
+import { openClient } from '../config/connection.js';
 import { parseDuration } from '../duration.js';
 import { CliError, EXIT, usageError } from '../errors.js';
 import { warn, writeStderr } from '../output/print.js';
@@ -163,13 +161,7 @@ export async function run(argv: string[]): Promise<number> {
     return resolved.exitCode;
   }
 
-  const projectFile = findProjectFile(process.cwd());
-  const scope = resolveScope(
-    { project: str(values, 'project'), env: str(values, 'env'), paths: strs(values, 'path') },
-    process.env,
-    projectFile,
-  );
-  const connection = resolveConnection({ addr: str(values, 'addr') }, process.env, projectFile);
+  const { scope, connection } = resolveContext(values);
   const recursive = bool(values, 'recursive');
   const credential = connection.client?.secret ?? connection.token;
   const cacheMaxAge = str(values, 'cache-max-age');

@@ -9,7 +9,7 @@ import {
   type SecretVersionInfo,
   type SecretWithValue,
 } from '@keybox/sdk';
-import { bool, int, parseCommand, str, type CommandSpec, type OptionSpec } from '../args.js';
+import { bool, int, parseCommand, str, type CommandSpec, type OptionSpec, onePositional } from '../args.js';
 import { envPrefix, JSON_OPTION, SCOPE_OPTIONS, scopedContext, singlePath } from '../command-context.js';
 import { CliError, usageError } from '../errors.js';
 import { formatTime, note, printJson, printLine, printTable } from '../output/print.js';
@@ -116,10 +116,7 @@ const specs = {
   },
 } satisfies Record<string, CommandSpec>;
 
-function one(positionals: string[], usage: string): string {
-  if (positionals.length !== 1) throw usageError(`give exactly one ${usage}`);
-  return positionals[0] as string;
-}
+const one = onePositional;
 
 /** Checks a name before it goes into a URL path, without echoing it (it may be a value typed by mistake). */
 function secretName(name: string): string {

@@ -1,7 +1,6 @@
-import { bool, parseCommand, str, strs, type CommandSpec } from '../args.js';
+import { bool, parseCommand, str, strs, type CommandSpec, onePositional } from '../args.js';
 import { clientOnly, CONNECTION_OPTIONS, JSON_OPTION } from '../command-context.js';
 import { parseDuration } from '../duration.js';
-import { usageError } from '../errors.js';
 import { formatTime, note, printJson, printLine, printTable } from '../output/print.js';
 import { dispatch } from '../subcommands.js';
 
@@ -56,7 +55,7 @@ export function run(argv: string[]) {
         summary: specs.create.summary,
         async run(args) {
           const { values, positionals } = parseCommand(specs.create, args);
-          if (positionals.length !== 1) throw usageError('give exactly one token name');
+          const name = onePositional(positionals, 'token name');
           const ttl = str(values, 'ttl');
           const { client } = await clientOnly(values);
           const res = await client.request<{ token: string; id: string; expiresAt: string | null }>(
@@ -64,7 +63,7 @@ export function run(argv: string[]) {
             '/api/v1/tokens',
             {
               body: {
-                name: positionals[0],
+                name,
                 policies: strs(values, 'policy'),
                 ttl: ttl === undefined ? undefined : parseDuration(ttl, 'ttl'),
               },
@@ -102,10 +101,10 @@ export function run(argv: string[]) {
         summary: specs.revoke.summary,
         async run(args) {
           const { values, positionals } = parseCommand(specs.revoke, args);
-          if (positionals.length !== 1) throw usageError('give exactly one token id');
+          const id = onePositional(positionals, 'token id');
           const { client } = await clientOnly(values);
-          await client.request('DELETE', `/api/v1/tokens/${encodeURIComponent(positionals[0] as string)}`);
-          note(`revoked token ${positionals[0] as string}`);
+          await client.request('DELETE', `/api/v1/tokens/${encodeURIComponent(id)}`);
+          note(`revoked token ${id}`);
         },
       },
     },

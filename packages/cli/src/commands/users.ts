@@ -1,4 +1,4 @@
-import { bool, parseCommand, str, strs, type CommandSpec } from '../args.js';
+import { bool, parseCommand, str, strs, type CommandSpec, onePositional } from '../args.js';
 import { clientOnly, CONNECTION_OPTIONS, JSON_OPTION } from '../command-context.js';
 import { openClient, resolveConnection } from '../config/connection.js';
 import { findProjectFile } from '../config/project-file.js';
@@ -73,10 +73,7 @@ const specs = {
   },
 } satisfies Record<string, CommandSpec>;
 
-function one(positionals: string[]): string {
-  if (positionals.length !== 1) throw usageError('give exactly one user name');
-  return positionals[0] as string;
-}
+const one = (positionals: string[]) => onePositional(positionals, 'user name');
 
 async function newPassword(name: string): Promise<string> {
   const password = await readSecretInput(`New password for ${name}: `);

@@ -25,6 +25,8 @@ export interface RequestOptions {
   query?: Record<string, QueryValue>;
   body?: unknown;
   headers?: Record<string, string>;
+  /** This request's whole-request timeout, instead of the client's (a long poll waits longer). */
+  timeoutMs?: number;
 }
 
 export interface RawResponse {
@@ -120,10 +122,11 @@ export function createKeyboxClient(options: ClientOptions) {
         },
       );
       // One timer for the whole exchange: a server that trickles bytes cannot hold the caller past it.
+      const limit = request.timeoutMs ?? timeoutMs;
       const timer = setTimeout(() => {
-        abort = new KeyboxError('TIMEOUT', `no answer from Keybox at ${base.origin} within ${timeoutMs} ms`);
+        abort = new KeyboxError('TIMEOUT', `no answer from Keybox at ${base.origin} within ${limit} ms`);
         req.destroy(abort);
-      }, timeoutMs);
+      }, limit);
       req.on('error', fail);
       req.end(payload);
     });
@@ -167,8 +170,8 @@ export function createKeyboxClient(options: ClientOptions) {
     etag: string | undefined,
     waitSeconds = 25,
   ): Promise<{ changed: boolean; etag: string }> {
-    const watcher = createKeyboxClient({ ...options, timeoutMs: Math.max(timeoutMs, (waitSeconds + 15) * 1000) });
-    return watcher.request<{ changed: boolean; etag: string }>('GET', '/api/v1/secrets/watch', {
+    return request<{ changed: boolean; etag: string }>('GET', '/api/v1/secrets/watch', {
+      timeoutMs: Math.max(timeoutMs, (waitSeconds + 15) * 1000),
       query: {
         project: scope.project,
         env: scope.env,
