@@ -1,4 +1,4 @@
-import { createAuditLog, readHead } from './core/audit/audit-log.js';
+import { createAuditLog, readHead, type AuditLogDeps } from './core/audit/audit-log.js';
 import { listAudit } from './core/audit/audit-query.js';
 import { verifyAuditChain } from './core/audit/audit-verify.js';
 import { createIdentityService } from './core/auth/identity-service.js';
@@ -13,6 +13,7 @@ import { createChangeFeed } from './core/secrets/change-feed.js';
 import { createSecretService } from './core/secrets/secret-service.js';
 import type { Db } from './core/store/database.js';
 import type { SqlDialect } from './core/store/migrations.js';
+import type { StoreChanges } from './core/store/node-sqlite-dialect.js';
 import { serverStatus, type ServerStatus } from './core/status/server-status.js';
 
 export interface ServicesDeps {
@@ -21,6 +22,10 @@ export interface ServicesDeps {
   startedAt?: Date;
   db: Db;
   dialect: SqlDialect;
+  /** From the store: lets the token and bulk-read paths reuse what they read until something changes. */
+  storeChanges?: StoreChanges | undefined;
+  /** From the store: commits a group of audit entries durably without holding the event loop. */
+  groupCommit?: AuditLogDeps['groupCommit'];
   keyring: Keyring;
   clock: Clock;
   /** `DATA_DIR/audit.head`. */
@@ -34,6 +39,8 @@ export interface ServicesDeps {
 export function createServices({
   db,
   dialect,
+  storeChanges,
+  groupCommit,
   keyring,
   clock,
   auditHeadFile,
@@ -43,12 +50,12 @@ export function createServices({
   startedAt = clock.now(),
 }: ServicesDeps) {
   const policies = createPolicyService({ db, clock });
-  const tokens = createTokenService({ db, keyring, clock, policies });
+  const tokens = createTokenService({ db, keyring, clock, policies, storeChanges });
   const users = createUserService({ db, clock, tokens, policies });
   const identities = createIdentityService({ db, clock, keyring, tokens, policies });
   const projects = createProjectService({ db, clock });
   const changes = createChangeFeed();
-  const secrets = createSecretService({ db, keyring, clock, changes });
+  const secrets = createSecretService({ db, keyring, clock, changes, storeChanges });
   const auditLog = createAuditLog({
     db,
     dialect,
@@ -57,6 +64,7 @@ export function createServices({
     headFile: auditHeadFile,
     sink: auditSink,
     onSinkError: onAuditSinkError,
+    groupCommit,
   });
   const audit = {
     listAudit: (filter: Parameters<typeof listAudit>[1]) => listAudit(db, filter),

@@ -4,7 +4,9 @@ import { sql } from 'kysely';
 import { AppError, notFound } from '../app-error.js';
 import { isoNow, type Clock } from '../clock.js';
 import type { Keyring } from '../crypto/keyring.js';
+import type { CompiledPolicy } from '../policy/policy-engine.js';
 import type { PolicyService, PrincipalType } from '../policy/policy-service.js';
+import type { StoreChanges } from '../store/node-sqlite-dialect.js';
 import { audited, type TxAudit } from '../audit/tx-audit.js';
 import type { ApiTokensTable, Db } from '../store/database.js';
 import { prepared } from '../store/prepared.js';
@@ -14,7 +16,8 @@ import type { Principal } from './principal.js';
  * Every token looks like `kbx_<16 hex id>.<43 base64url secret>`. The id finds the row; only an HMAC-SHA-256 of the
  * whole token (keyed by a data key, so a stolen database cannot be used to test guesses offline) is stored, and it is
  * compared in constant time. Tokens are random, so a slow password hash would only cost time on every request.
- * Nothing about a token is cached in the process: a revocation takes effect on the next request, on every replica.
+ * What a check reads is reused only until the store changes: a revocation takes effect on the next request, on every
+ * server sharing the database.
  */
 
 const TOKEN_PATTERN = /^kbx_([0-9a-f]{16})\.([A-Za-z0-9_-]{43})$/;
@@ -58,9 +61,32 @@ export interface TokenServiceDeps {
   keyring: Pick<Keyring, 'tokenHash' | 'tokenHashMatches'>;
   clock: Clock;
   policies: Pick<PolicyService, 'policiesFor'>;
+  /** Where the store says it changed; without it every check reads the store. */
+  storeChanges?: StoreChanges | undefined;
 }
 
-export function createTokenService({ db, keyring, clock, policies }: TokenServiceDeps) {
+interface CheckedToken {
+  /** The store's version when this was read. */
+  version: number;
+  row: Pick<
+    ApiTokensTable,
+    | 'id'
+    | 'name'
+    | 'hash'
+    | 'kind'
+    | 'principal_type'
+    | 'principal_id'
+    | 'expires_at'
+    | 'uses_remaining'
+    | 'last_used_at'
+    | 'revoked_at'
+  >;
+  /** The user or identity (null: missing or disabled); undefined for a static API token. */
+  principal: { name: string; trustedCidrs: string | null } | null | undefined;
+  policies: CompiledPolicy[];
+}
+
+export function createTokenService({ db, keyring, clock, policies, storeChanges }: TokenServiceDeps) {
   const byId = prepared(
     db
       .selectFrom('api_tokens')
@@ -114,10 +140,40 @@ export function createTokenService({ db, keyring, clock, policies }: TokenServic
     return { id, token, expiresAt };
   }
 
+  /*
+   * What a check reads (the token row, its user or identity, the compiled policies), kept while the store has not
+   * changed since it was read (`storeChanges`, see store/node-sqlite-dialect.ts): a revocation, a disabled identity or an
+   * edited policy commits a change, so the next request reads again. Only entries whose token matched are kept, and
+   * never a token with a use count (each use is a write).
+   */
+  const checked = new Map<string, CheckedToken>();
+  const CHECKED_MAX = 10_000;
+
+  async function principalOf(type: PrincipalType, id: string): Promise<CheckedToken['principal']> {
+    if (type === 'user') {
+      const user = (await db.executeQuery(userById(id))).rows[0];
+      return user === undefined || user.disabled_at !== null ? null : { name: user.name, trustedCidrs: null };
+    }
+    if (type === 'identity') {
+      const identity = (await db.executeQuery(identityById(id))).rows[0];
+      return identity === undefined || identity.disabled_at !== null
+        ? null
+        : { name: identity.name, trustedCidrs: identity.trusted_cidrs };
+    }
+    return undefined;
+  }
+
   async function authenticate(token: string, ip = ''): Promise<AuthResult> {
     const match = TOKEN_PATTERN.exec(token);
     if (match === null) return { ok: false, reason: 'malformed' };
-    const row = (await db.executeQuery(byId(match[1]))).rows[0];
+    const id = match[1] as string;
+    const version = storeChanges?.version();
+    let hit = version === undefined ? undefined : checked.get(id);
+    if (hit !== undefined && hit.version !== version) {
+      checked.delete(id);
+      hit = undefined;
+    }
+    const row = hit?.row ?? (await db.executeQuery(byId(id))).rows[0];
     // Hashed and compared even for an unknown id, so both cases take the same time.
     if (!keyring.tokenHashMatches(token, row?.hash) || row === undefined) return { ok: false, reason: 'unknown' };
     if (row.revoked_at !== null) return { ok: false, reason: 'revoked' };
@@ -126,16 +182,10 @@ export function createTokenService({ db, keyring, clock, policies }: TokenServic
 
     const type = (row.principal_type ?? 'token') as PrincipalType;
     const principalId = row.principal_id ?? row.id;
-    let name = row.name;
-    if (type === 'user') {
-      const user = (await db.executeQuery(userById(principalId))).rows[0];
-      if (user === undefined || user.disabled_at !== null) return { ok: false, reason: 'revoked' };
-      name = user.name;
-    } else if (type === 'identity') {
-      const identity = (await db.executeQuery(identityById(principalId))).rows[0];
-      if (identity === undefined || identity.disabled_at !== null) return { ok: false, reason: 'revoked' };
-      if (!addressAllowed(identity.trusted_cidrs, ip)) return { ok: false, reason: 'address' };
-      name = identity.name;
+    const principal = hit !== undefined ? hit.principal : await principalOf(type, principalId);
+    if (principal === null) return { ok: false, reason: 'revoked' };
+    if (principal !== undefined && principal.trustedCidrs !== null && !addressAllowed(principal.trustedCidrs, ip)) {
+      return { ok: false, reason: 'address' };
     }
 
     if (row.uses_remaining !== null) {
@@ -155,17 +205,22 @@ export function createTokenService({ db, keyring, clock, policies }: TokenServic
         .where('id', '=', row.id)
         .execute();
     }
+    const attached = hit?.policies ?? (await policies.policiesFor(type, principalId));
+    if (hit === undefined && version !== undefined && row.uses_remaining === null) {
+      if (checked.size >= CHECKED_MAX) checked.clear();
+      checked.set(id, { version, row, principal, policies: attached });
+    }
 
     return {
       ok: true,
       principal: {
         type,
         id: principalId,
-        name,
-        actor: `${type}:${name}`,
+        name: principal?.name ?? row.name,
+        actor: `${type}:${principal?.name ?? row.name}`,
         tokenId: row.id,
         tokenKind: row.kind as TokenKind,
-        policies: await policies.policiesFor(type, principalId),
+        policies: attached,
       },
     };
   }

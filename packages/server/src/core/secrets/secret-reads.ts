@@ -9,9 +9,11 @@ import {
   type SecretWithValue,
   type VersionOp,
 } from '@keybox/sdk';
+import type { CompiledQuery } from 'kysely';
 import { AppError, notFound } from '../app-error.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../store/database.js';
+import type { StoreChanges } from '../store/node-sqlite-dialect.js';
 import { prepared } from '../store/prepared.js';
 import {
   assertPath,
@@ -43,10 +45,16 @@ const EMPTY_BUNDLE = Buffer.from('[]');
 export interface SecretReadsDeps {
   db: Db;
   keyring: Pick<Keyring, 'decrypt'>;
+  /** Where the store says it changed; without it every bulk read queries the store. */
+  storeChanges?: StoreChanges | undefined;
 }
 
+/** Scopes whose folder rows are kept while the store is unchanged, and the bytes of bundles kept with them. */
+const SCOPES_MAX = 2048;
+const SCOPE_BYTES_MAX = 16 * 1024 * 1024;
+
 /** Everything that reads secrets and folders; nothing here writes. */
-export function createSecretReads({ db, keyring }: SecretReadsDeps) {
+export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps) {
   // One prepared query per shape of request (how many paths, which of them recursive from the root).
   const bulkQueries = new Map<string, ReturnType<typeof bulkQuery>>();
 
@@ -73,7 +81,76 @@ export function createSecretReads({ db, keyring }: SecretReadsDeps) {
     );
   }
 
-  /** The folders in scope, in precedence order, with their ETag: one indexed query, nothing decrypted. */
+  /*
+   * Each scope's folder rows as read at a store version, kept while nothing was committed since (see
+   * store/node-sqlite-dialect.ts): an unchanged scope costs no query. A row's decrypted bundle is kept with it, since
+   * the row is the exact ciphertext it came from; it is dropped with the row. This holds nothing the process could
+   * not decrypt at will (its keys are in memory too), and the whole cache is bounded in entries and in bytes.
+   */
+  type ScopeRow = ReturnType<ReturnType<typeof bulkQuery>> extends CompiledQuery<infer R> ? R : never;
+  interface ScopeEntry {
+    version: number | undefined;
+    rows: ScopeRow[];
+    bytes: number;
+    /** Order and ETag when no policy filter applies (the same for every caller). */
+    unfiltered?: { ordered: ScopeRow[]; etag: string };
+  }
+  const scopes = new Map<string, ScopeEntry>();
+  const plaintexts = new WeakMap<ScopeRow, Buffer>();
+  const namesChecked = new WeakSet<ScopeRow>();
+  let cachedBytes = 0;
+
+  function forget(): void {
+    scopes.clear();
+    cachedBytes = 0;
+  }
+
+  async function scopeEntry(shape: string, query: ReturnType<typeof bulkQuery>, parameters: unknown[]) {
+    const version = storeChanges?.version();
+    const key = version === undefined ? '' : `${shape}\u0000${parameters.join('\u0000')}`;
+    const hit = version === undefined ? undefined : scopes.get(key);
+    if (hit !== undefined && hit.version === version) return hit;
+    const rows = (await db.executeQuery(query(...parameters))).rows;
+    const entry: ScopeEntry = { version, rows, bytes: rows.reduce((n, r) => n + (r.bundle?.length ?? 0), 0) };
+    if (version === undefined) return entry;
+    if (hit !== undefined) {
+      scopes.delete(key);
+      cachedBytes -= hit.bytes;
+    }
+    if (scopes.size >= SCOPES_MAX || cachedBytes + entry.bytes > SCOPE_BYTES_MAX) forget();
+    if (entry.bytes <= SCOPE_BYTES_MAX) {
+      scopes.set(key, entry);
+      cachedBytes += entry.bytes;
+    }
+    return entry;
+  }
+
+  /**
+   * A folder's names index (JSON text the audit entry embeds as is), checked to be a JSON list once per row read:
+   * text that is not cannot reach the audit log however the database was edited.
+   */
+  function checkedNames(row: ScopeRow): string | null {
+    if (row.names === null || namesChecked.has(row)) return row.names;
+    if (!Array.isArray(JSON.parse(row.names))) throw new SyntaxError('a folder names index is not a JSON list');
+    namesChecked.add(row);
+    return row.names;
+  }
+
+  /** A row's bundle decrypted, kept with the row while its entry is cached and there is room. */
+  function plaintextOf(row: ScopeRow, ref: EnvRef, entry: ScopeEntry): Buffer {
+    if (row.bundle === null) return EMPTY_BUNDLE;
+    const kept = plaintexts.get(row);
+    if (kept !== undefined) return kept;
+    const plain = keyring.decrypt(row.bundle, bundleContext(ref, row.path, row.revision));
+    if (entry.version !== undefined && cachedBytes + plain.length <= SCOPE_BYTES_MAX) {
+      plaintexts.set(row, plain);
+      entry.bytes += plain.length;
+      cachedBytes += plain.length;
+    }
+    return plain;
+  }
+
+  /** The folders in scope, in precedence order, with their ETag: one indexed query at most, nothing decrypted. */
   async function loadScope(
     project: string,
     env: string,
@@ -100,21 +177,34 @@ export function createSecretReads({ db, keyring }: SecretReadsDeps) {
         parameters.push(path, range.lower, range.upper);
       }
     });
-    let rows = (await db.executeQuery(query(...parameters))).rows;
-    if (rows.length === 0) {
+    const entry = await scopeEntry(shape, query, parameters);
+    if (entry.rows.length === 0) {
       const ref = await resolveEnvironment(db, project, env);
       throw notFound(`folder ${paths[0] ?? '/'} does not exist in ${ref.project}/${ref.env}`, { path: paths[0] });
     }
-    if (allow !== undefined) rows = rows.filter((r) => allow(r.path));
+    if (allow !== undefined) {
+      const filtered = entry.rows.filter((r) => allow(r.path));
+      return { entry, ...orderScope(filtered, paths, { project, env, recursive, filtered: true }) };
+    }
+    entry.unfiltered ??= orderScope(entry.rows, paths, { project, env, recursive, filtered: false });
+    return { entry, ...entry.unfiltered };
+  }
 
-    // Precedence order: each requested path in turn, its folder then descendants by depth; a folder named by two
-    // requests keeps its last place.
-    const ordered: typeof rows = [];
+  /**
+   * Precedence order: each requested path in turn, its folder then descendants by depth; a folder named by two
+   * requests keeps its last place. The ETag covers exactly the folders served, with their revisions.
+   */
+  function orderScope(
+    rows: ScopeRow[],
+    paths: readonly string[],
+    { project, env, recursive, filtered }: { project: string; env: string; recursive: boolean; filtered: boolean },
+  ) {
+    const ordered: ScopeRow[] = [];
     for (const path of paths) {
       const matching = rows
         .filter((r) => (recursive ? isWithinFolder(r.path, path) : r.path === path))
         .sort((a, b) => folderDepth(a.path) - folderDepth(b.path) || (a.path < b.path ? -1 : 1));
-      if (matching.length === 0 && allow === undefined) {
+      if (matching.length === 0 && !filtered) {
         throw notFound(`folder ${path} does not exist in ${project}/${env}`, { path });
       }
       for (const row of matching) {
@@ -153,8 +243,8 @@ export function createSecretReads({ db, keyring }: SecretReadsDeps) {
     recursive: boolean,
     options: { ifNoneMatch?: string | undefined; allow?: ((path: string) => boolean) | undefined } = {},
   ): Promise<BulkReadOutcome> {
-    const { ordered, etag } = await loadScope(project, env, rawPaths, recursive, options.allow);
-    const folders = ordered.map((r) => ({ path: r.path, revision: r.revision, names: r.names }));
+    const { ordered, etag, entry } = await loadScope(project, env, rawPaths, recursive, options.allow);
+    const folders = ordered.map((r) => ({ path: r.path, revision: r.revision, names: checkedNames(r) }));
     // If-None-Match uses the weak comparison (RFC 9110 13.1.2): a proxy that compresses may have added W/.
     const ifNoneMatch = options.ifNoneMatch;
     if (ifNoneMatch !== undefined && ifNoneMatch.split(',').some((t) => t.trim().replace(/^W\//, '') === etag)) {
@@ -166,8 +256,7 @@ export function createSecretReads({ db, keyring }: SecretReadsDeps) {
     ];
     ordered.forEach((row, i) => {
       const ref: EnvRef = { projectId: row.projectId, envId: row.envId, project, env };
-      const plain =
-        row.bundle === null ? EMPTY_BUNDLE : keyring.decrypt(row.bundle, bundleContext(ref, row.path, row.revision));
+      const plain = plaintextOf(row, ref, entry);
       // Folders written before the names column existed: take the names from the bundle itself.
       if (row.names === null && row.bundle !== null) {
         const entries = JSON.parse(plain.toString('utf8')) as { name: string; version: number }[];

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../store/database.js';
+import type { StoreChanges } from '../store/node-sqlite-dialect.js';
 import type { ChangeFeed } from './change-feed.js';
 import { scopeNotFound } from './locations.js';
 import { createSecretReads } from './secret-reads.js';
@@ -14,6 +15,8 @@ export interface SecretServiceDeps {
   keyring: Pick<Keyring, 'encrypt' | 'decrypt'>;
   clock: Clock;
   changes?: ChangeFeed | undefined;
+  /** Where the store says it changed (bulk reads reuse folder rows until then). */
+  storeChanges?: StoreChanges | undefined;
 }
 
 /** Secrets and folders: reads (the bulk read is the hot path) and writes (each one transaction). */

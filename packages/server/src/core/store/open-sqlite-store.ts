@@ -1,9 +1,9 @@
-import { chmodSync, existsSync } from 'node:fs';
+import { chmodSync, existsSync, fdatasync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { Kysely } from 'kysely';
+import { Kysely, sql } from 'kysely';
 import type { Database } from './database.js';
 import { migrateToLatest } from './migrations.js';
-import { adaptNodeSqlite, NodeSqliteDialect, openNodeSqlite } from './node-sqlite-dialect.js';
+import { adaptNodeSqlite, NodeSqliteDialect, openNodeSqlite, type StoreChanges } from './node-sqlite-dialect.js';
 
 export const SQLITE_FILE = 'keybox.db';
 
@@ -12,6 +12,13 @@ export interface Store {
   dialect: 'sqlite' | 'postgres';
   /** True when this open created the database. */
   created: boolean;
+  /** For read caches: moves whenever anything but the audit log may have changed. */
+  changes: StoreChanges;
+  /**
+   * Runs `work` in one transaction and resolves once it is durable, without holding the event loop while the disk
+   * syncs (see `groupCommit` below). For the audit log's grouped entries, committed on every busy turn.
+   */
+  groupCommit: <T>(work: (trx: Kysely<Database>) => Promise<T>) => Promise<T>;
   close(): Promise<void>;
 }
 
@@ -24,12 +31,91 @@ export async function openSqliteStore(dataDir: string): Promise<Store> {
   for (const suffix of ['', '-wal', '-shm']) {
     if (existsSync(file + suffix)) chmodSync(file + suffix, 0o600);
   }
-  const db = new Kysely<Database>({ dialect: new NodeSqliteDialect(adaptNodeSqlite(raw)) });
+  const adapted = adaptNodeSqlite(raw);
+  const db = new Kysely<Database>({ dialect: new NodeSqliteDialect(adapted) });
   await migrateToLatest(db, 'sqlite');
+  const wal = walSyncer(`${file}-wal`);
   return {
     db,
     dialect: 'sqlite',
     created,
-    close: () => db.destroy(),
+    changes: adapted.changes,
+    groupCommit: (work) => groupCommit(db, wal, work),
+    async close() {
+      await db.destroy();
+      wal.close();
+    },
+  };
+}
+
+/*
+ * With synchronous=FULL, SQLite calls fsync inside COMMIT, and node:sqlite runs COMMIT on the event loop: every
+ * audit group commit stopped the server for the length of a disk sync (~0.5 ms here), during which no request made
+ * progress. A group commit instead commits with synchronous=NORMAL (the WAL frames are written, not synced), then
+ * syncs the WAL file on libuv's thread pool and resolves only after that: the same durability before anyone is
+ * answered, while the loop goes on serving. Every other transaction keeps synchronous=FULL (and its sync covers any
+ * group committed before it).
+ */
+async function groupCommit<T>(
+  db: Kysely<Database>,
+  wal: WalSyncer,
+  work: (trx: Kysely<Database>) => Promise<T>,
+): Promise<T> {
+  if (!wal.available()) return db.transaction().execute(work);
+  const result = await db.connection().execute(async (conn) => {
+    await sql`pragma synchronous = normal`.execute(conn);
+    try {
+      return await conn.transaction().execute(work);
+    } finally {
+      await sql`pragma synchronous = full`.execute(conn);
+    }
+  });
+  await wal.sync();
+  return result;
+}
+
+interface WalSyncer {
+  available(): boolean;
+  /** Resolves after an fdatasync of the WAL that began after this call. */
+  sync(): Promise<void>;
+  close(): void;
+}
+
+/** One fdatasync at a time; callers arriving meanwhile share the next one (a group commit of syncs). */
+function walSyncer(path: string): WalSyncer {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    fd = undefined; // not in WAL mode: group commits sync inside COMMIT like every other transaction
+  }
+  let inFlight: Promise<void> | undefined;
+  let next: Promise<void> | undefined;
+  const start = (): Promise<void> => {
+    const started = new Promise<void>((resolve, reject) => {
+      fdatasync(fd as number, (error) => (error === null ? resolve() : reject(error)));
+    }).finally(() => {
+      if (inFlight === started) inFlight = undefined;
+    });
+    inFlight = started;
+    return started;
+  };
+  return {
+    available: () => fd !== undefined,
+    sync() {
+      if (inFlight === undefined) return start();
+      // The sync under way may have begun before this commit: wait for the one after it.
+      next ??= inFlight
+        .catch(() => undefined)
+        .then(() => {
+          next = undefined;
+          return start();
+        });
+      return next;
+    },
+    close() {
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
+    },
   };
 }

@@ -1,0 +1,129 @@
+import { DatabaseSync } from 'node:sqlite';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openTempStore } from '../../test-support/temp-store.js';
+import { SQLITE_FILE } from './open-sqlite-store.js';
+
+let temp: Awaited<ReturnType<typeof openTempStore>>;
+beforeEach(async () => {
+  temp = await openTempStore();
+});
+afterEach(async () => {
+  await temp.close();
+});
+
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+const now = () => new Date().toISOString();
+
+async function addProject(slug: string) {
+  await temp.db
+    .insertInto('projects')
+    .values({ id: slug, slug, name: slug, created_at: now(), updated_at: now() } as never)
+    .execute();
+}
+
+describe('the store version the read caches go by', () => {
+  it('stays put while nothing changes, reads and audit entries included', async () => {
+    const { changes, db } = temp.store;
+    const at = changes.version();
+    await db.selectFrom('projects').selectAll().execute();
+    await db.transaction().execute(async (trx) => {
+      await sql`insert into "audit_head" ("id", "seq", "mac") values (1, 0, 'x')`.execute(trx);
+    });
+    await nextTurn();
+    expect(changes.version()).toBe(at);
+  });
+
+  it('moves on a write, at once, and again when its transaction commits', async () => {
+    const { changes, db } = temp.store;
+    const before = changes.version();
+    await addProject('one');
+    const afterAutocommit = changes.version();
+    expect(afterAutocommit).toBeGreaterThan(before);
+
+    let inside = 0;
+    await db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('projects')
+        .set({ name: 'renamed' } as never)
+        .where('slug', '=', 'one')
+        .execute();
+      inside = changes.version();
+    });
+    expect(inside).toBeGreaterThan(afterAutocommit);
+    expect(changes.version()).toBeGreaterThan(inside);
+  });
+
+  it('moves on a rolled-back write too (what was read meanwhile may be gone)', async () => {
+    const { changes, db } = temp.store;
+    let inside = 0;
+    await expect(
+      db.transaction().execute(async (trx) => {
+        await trx
+          .insertInto('projects')
+          .values({ id: 'x', slug: 'x', name: 'x', created_at: now(), updated_at: now() } as never)
+          .execute();
+        inside = changes.version();
+        throw new Error('abort');
+      }),
+    ).rejects.toThrow('abort');
+    expect(changes.version()).toBeGreaterThan(inside);
+  });
+
+  it('moves by the next turn when another connection commits', async () => {
+    const { changes } = temp.store;
+    const before = changes.version();
+    const other = new DatabaseSync(join(temp.dataDir, SQLITE_FILE), { timeout: 5000 });
+    try {
+      other.prepare('insert into audit_head (id, seq, mac) values (1, 0, ?)').run('y');
+    } finally {
+      other.close();
+    }
+    await nextTurn();
+    expect(changes.version()).toBeGreaterThan(before);
+  });
+});
+
+describe('the group commit', () => {
+  const synchronous = async () =>
+    (await sql<{ synchronous: number }>`pragma synchronous`.execute(temp.db)).rows[0]?.synchronous;
+
+  it('commits, and leaves the connection syncing every other commit (synchronous=FULL)', async () => {
+    expect(await synchronous()).toBe(2);
+    const result = await temp.store.groupCommit(async (trx) => {
+      await sql`insert into "audit_head" ("id", "seq", "mac") values (1, 7, 'z')`.execute(trx);
+      return 'done';
+    });
+    expect(result).toBe('done');
+    expect(await temp.db.selectFrom('audit_head').selectAll().execute()).toEqual([{ id: 1, seq: 7, mac: 'z' }]);
+    expect(await synchronous()).toBe(2);
+  });
+
+  it('rolls back a failed group and still restores synchronous=FULL', async () => {
+    await expect(
+      temp.store.groupCommit(async (trx) => {
+        await sql`insert into "audit_head" ("id", "seq", "mac") values (1, 7, 'z')`.execute(trx);
+        throw new Error('group failed');
+      }),
+    ).rejects.toThrow('group failed');
+    expect(await temp.db.selectFrom('audit_head').selectAll().execute()).toEqual([]);
+    expect(await synchronous()).toBe(2);
+  });
+
+  it('lets concurrent groups share syncs and all resolve', async () => {
+    const groups = Array.from({ length: 20 }, (_, i) =>
+      temp.store.groupCommit((trx) =>
+        sql`insert into "audit_log" ("seq", "time", "actor", "actor_type", "source_ip", "user_agent", "action", "resource", "outcome", "request_id", "details", "mac") values (${i + 1}, '', '', '', '', '', '', '', '', '', '{}', '')`.execute(
+          trx,
+        ),
+      ),
+    );
+    await Promise.all(groups);
+    const count = await temp.db
+      .selectFrom('audit_log')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    expect(Number(count.n)).toBe(20);
+  });
+});
