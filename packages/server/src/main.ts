@@ -1,8 +1,8 @@
 import { chmodSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { createAdaptorServer } from '@hono/node-server';
 import { pino } from 'pino';
 import { AppError } from './core/app-error.js';
 import type { TxAudit } from './core/audit/tx-audit.js';
@@ -13,6 +13,7 @@ import { openSqliteStore } from './core/store/open-sqlite-store.js';
 import { createServices } from './services.js';
 import type { ServerConfig } from './config.js';
 import { createApp } from './http/app.js';
+import { createListener } from './http/listener.js';
 
 export const SERVER_VERSION = '0.1.0';
 export const AUDIT_HEAD_FILE = 'audit.head';
@@ -54,6 +55,8 @@ export async function startServer(config: ServerConfig, io: ServerIo): Promise<R
   const services = createServices({
     db: store.db,
     dialect: store.dialect,
+    storeChanges: store.changes,
+    groupCommit: store.groupCommit,
     keyring,
     clock,
     auditHeadFile: join(dataDir, AUDIT_HEAD_FILE),
@@ -101,23 +104,21 @@ export async function startServer(config: ServerConfig, io: ServerIo): Promise<R
   const purgeTimer = setInterval(purgeTokens, 3600_000);
   purgeTimer.unref();
   const tls = config.tlsCert !== undefined && config.tlsKey !== undefined;
-  const server = createAdaptorServer({
-    fetch: app.fetch,
-    ...(tls
-      ? {
-          createServer: createHttpsServer,
-          serverOptions: {
-            cert: readFileSync(config.tlsCert),
-            key: readFileSync(config.tlsKey),
-            minVersion: 'TLSv1.2' as const,
-            // Mutual TLS: only clients with a certificate from this CA get as far as HTTP.
-            ...(config.tlsClientCa === undefined
-              ? {}
-              : { ca: readFileSync(config.tlsClientCa), requestCert: true, rejectUnauthorized: true }),
-          },
-        }
-      : {}),
-  });
+  const listener = createListener(app, { ...services, logger });
+  const server = tls
+    ? createHttpsServer(
+        {
+          cert: readFileSync(config.tlsCert),
+          key: readFileSync(config.tlsKey),
+          minVersion: 'TLSv1.2' as const,
+          // Mutual TLS: only clients with a certificate from this CA get as far as HTTP.
+          ...(config.tlsClientCa === undefined
+            ? {}
+            : { ca: readFileSync(config.tlsClientCa), requestCert: true, rejectUnauthorized: true }),
+        },
+        listener,
+      )
+    : createHttpServer(listener);
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {

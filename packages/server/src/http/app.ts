@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { HealthResponse } from '@keybox/sdk';
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { secureHeaders } from 'hono/secure-headers';
 import type { Logger } from 'pino';
 import { AppError } from '../core/app-error.js';
 import type { AuditLog } from '../core/audit/audit-log.js';
@@ -18,6 +17,8 @@ import type { ServerStatus } from '../core/status/server-status.js';
 import type { ChangeFeed } from '../core/secrets/change-feed.js';
 import type { SecretService } from '../core/secrets/secret-service.js';
 import { auditMiddleware } from './audit-middleware.js';
+import { checkedToken } from './direct-bulk-read.js';
+import { BEARER, REQUEST_ID, SECURITY_HEADERS } from './http-contract.js';
 import { handleError } from './error-handler.js';
 import type { HttpEnv } from './http-env.js';
 import { accessRoutes } from './routes/access-routes.js';
@@ -56,8 +57,9 @@ export interface AppDeps {
 }
 
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;
-const REQUEST_ID = /^[A-Za-z0-9._-]{8,128}$/;
 const PUBLIC_ROUTES = new Set(['/api/v1/auth/login', '/api/v1/auth/user-login']);
+
+const SECURITY_ENTRIES = Object.entries(SECURITY_HEADERS);
 
 export function defaultLimits(clock: Clock): AppLimits {
   return {
@@ -100,16 +102,20 @@ export function createApp(deps: AppDeps) {
       'request',
     );
   });
-  app.use(secureHeaders({ strictTransportSecurity: 'max-age=31536000', crossOriginResourcePolicy: 'same-origin' }));
-  app.use(
-    '/api/*',
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw new AppError('PAYLOAD_TOO_LARGE', `request body over ${MAX_BODY_BYTES / 1024 / 1024} MiB`);
-      },
-    }),
-  );
+  app.use(async (c, next) => {
+    await next();
+    for (const [name, value] of SECURITY_ENTRIES) c.res.headers.set(name, value);
+  });
+  const limitBody: MiddlewareHandler<HttpEnv> = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: () => {
+      throw new AppError('PAYLOAD_TOO_LARGE', `request body over ${MAX_BODY_BYTES / 1024 / 1024} MiB`);
+    },
+  });
+  // No GET or HEAD route reads a body; asking whether there is one would build a whole Request per call.
+  const limitBodies: MiddlewareHandler<HttpEnv> = (c, next) =>
+    c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next);
+  app.use('/api/*', limitBodies);
 
   app.get('/healthz', (c) => c.json<HealthResponse>({ status: 'ok', version: deps.version }));
   // For monitors, without a token: states, counts and ages only — no value and no name.
@@ -123,8 +129,16 @@ export function createApp(deps: AppDeps) {
   app.use('/api/v1/*', async (c, next) => {
     if (PUBLIC_ROUTES.has(c.req.path)) return next();
     const header = c.req.header('authorization');
-    const match = header === undefined ? null : /^Bearer ([^\s]+)$/i.exec(header);
-    const result = match === null ? undefined : await deps.tokens.authenticate(match[1] as string, c.get('clientIp'));
+    const match = header === undefined ? null : BEARER.exec(header);
+    const token = match?.[1];
+    // The direct listener may have checked this very token already (a use-limited token must count once).
+    const checked = checkedToken((c.env as { incoming?: unknown } | undefined)?.incoming);
+    const result =
+      token === undefined
+        ? undefined
+        : checked?.token === token
+          ? checked.result
+          : await deps.tokens.authenticate(token, c.get('clientIp'));
     if (result?.ok === true) {
       c.set('principal', result.principal);
       return next();

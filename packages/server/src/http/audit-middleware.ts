@@ -3,7 +3,8 @@ import { AppError } from '../core/app-error.js';
 import type { AuditEntry, AuditLog, Outcome } from '../core/audit/audit-log.js';
 import type { TxAudit } from '../core/audit/tx-audit.js';
 import { errorBody } from './error-handler.js';
-import type { HttpEnv } from './http-env.js';
+import type { Principal } from '../core/auth/principal.js';
+import type { AuditContext, HttpEnv } from './http-env.js';
 
 function outcomeOf(status: number): Outcome {
   if (status < 400) return 'success';
@@ -12,21 +13,44 @@ function outcomeOf(status: number): Outcome {
   return 'failure';
 }
 
-function entryFor(c: Context<HttpEnv>, outcome: Outcome, details: Record<string, unknown>): AuditEntry {
-  const audit = c.get('audit');
-  const principal = c.get('principal') as HttpEnv['Variables']['principal'] | undefined;
+/** Who asked, from where, and what the route named: everything an entry holds besides its outcome and details. */
+export interface RequestFacts {
+  principal: Principal | undefined;
+  audit: AuditContext;
+  clientIp: string;
+  userAgent: string;
+  requestId: string;
+}
+
+export function auditEntryOf(facts: RequestFacts, outcome: Outcome, details: Record<string, unknown>): AuditEntry {
+  const { principal, audit } = facts;
   return {
     actor: principal?.actor ?? (audit.actor === undefined ? 'anonymous' : `${audit.actor.type}:${audit.actor.name}`),
     actorType: principal?.type ?? audit.actor?.type ?? 'anonymous',
-    sourceIp: c.get('clientIp'),
-    userAgent: c.get('userAgent'),
+    sourceIp: facts.clientIp,
+    userAgent: facts.userAgent,
     action: audit.action,
     resource: audit.resource,
     outcome,
-    requestId: c.get('requestId'),
+    requestId: facts.requestId,
     details,
+    detailsJson: outcome === 'success' ? audit.detailsJson : undefined,
   };
 }
+
+function entryFor(c: Context<HttpEnv>, outcome: Outcome, details: Record<string, unknown>): AuditEntry {
+  const facts: RequestFacts = {
+    principal: c.get('principal'),
+    audit: c.get('audit'),
+    clientIp: c.get('clientIp'),
+    userAgent: c.get('userAgent'),
+    requestId: c.get('requestId'),
+  };
+  return auditEntryOf(facts, outcome, details);
+}
+
+/** The answer when the audit entry cannot be stored: the log fails closed. */
+export const AUDIT_FAILED_MESSAGE = 'the request could not be recorded in the audit log';
 
 /**
  * Records every API request in the audit log: who, from where, what, outcome. A write appends its entry inside its
@@ -57,10 +81,10 @@ export function auditMiddleware(auditLog: Pick<AuditLog, 'append' | 'published'>
       await auditLog.append(entryFor(c, outcomeOf(status), details));
     } catch (error) {
       c.get('log').error({ err: error }, 'audit entry could not be stored; refusing the response');
-      c.res = new Response(
-        JSON.stringify(errorBody('INTERNAL', 'the request could not be recorded in the audit log', c.get('requestId'))),
-        { status: 500, headers: { 'content-type': 'application/json', 'x-request-id': c.get('requestId') } },
-      );
+      c.res = new Response(JSON.stringify(errorBody('INTERNAL', AUDIT_FAILED_MESSAGE, c.get('requestId'))), {
+        status: 500,
+        headers: { 'content-type': 'application/json', 'x-request-id': c.get('requestId') },
+      });
     }
   };
 }

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { AppError } from '../core/app-error.js';
 import { decide, type AccessRequest } from '../core/policy/policy-engine.js';
+import type { Principal } from '../core/auth/principal.js';
 import type { HttpEnv } from './http-env.js';
 
 function describe(request: AccessRequest): string {
@@ -11,7 +12,11 @@ function describe(request: AccessRequest): string {
 
 /** Throws FORBIDDEN unless the caller's policies allow the request. Checked before anything is looked up. */
 export function authorize(c: Context<HttpEnv>, request: AccessRequest): void {
-  const principal = c.get('principal');
+  authorizePrincipal(c.get('principal'), request);
+}
+
+/** `authorize` for a caller already in hand (the direct bulk read has no Hono context). */
+export function authorizePrincipal(principal: Principal, request: AccessRequest): void {
   const decision = decide(principal.policies, request);
   if (!decision.allowed) {
     throw new AppError(

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Capability } from '../core/policy/policy-rules.js';
 import { createApiTestApp, expectError, type ApiTestApp } from '../test-support/api-test-app.js';
+import { DIRECT_ROUTES } from './direct-bulk-read.js';
 import {
   ROUTE_CATALOGUE,
   TARGET,
@@ -29,6 +30,7 @@ const CREDENTIALS = [
   'correct', // last: on a destructive route it may remove what the other cells aim at
 ] as const;
 type Credential = (typeof CREDENTIALS)[number];
+const VIA = ['app', 'listener'] as const;
 type Expected = 'unauthenticated' | 'forbidden' | 'allowed';
 
 /** One allow rule: a project, an environment and a folder glob, each possibly `*` / `/**`. */
@@ -213,12 +215,15 @@ for (const route of ROUTE_CATALOGUE) {
       await t.close();
     });
 
-    for (const credential of CREDENTIALS) {
+    // A route the listener answers itself (direct-bulk-read.ts) is also asked over a real port.
+    const ways = DIRECT_ROUTES.some((r) => r === `${route.method} ${route.path}`) ? VIA : VIA.slice(0, 1);
+    for (const [credential, via] of CREDENTIALS.flatMap((cr) => ways.map((w) => [cr, w] as const))) {
       const want = expected(route, credential);
       const title = { unauthenticated: 'answers 401', forbidden: 'answers 403', allowed: 'lets through' }[want];
-      it(`${title}: ${credential}`, async () => {
+      it(`${title}: ${credential}${via === 'app' ? '' : ' (through the listener)'}`, async () => {
         const sample = route.sample(fixture);
-        const res = await t.call(route.method, sample.path, sample.body, { token: tokens[credential] });
+        const call = via === 'app' ? t.call : (await t.listen()).call;
+        const res = await call(route.method, sample.path, sample.body, { token: tokens[credential] });
         const cell = `${credential} × ${route.method} ${sample.path} answered ${res.status} ${res.text.slice(0, 160)}`;
         if (want === 'unauthenticated') {
           expect(res.status, `UNEXPECTED ALLOW: ${cell}`).toBe(401);

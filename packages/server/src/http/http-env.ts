@@ -6,6 +6,8 @@ export interface AuditContext {
   action: string;
   resource: string;
   details: Record<string, unknown>;
+  /** A successful answer's details as JSON text, when the route has them so (used instead of `details`). */
+  detailsJson?: string;
   /** Set once a write's own transaction committed its entry. */
   recorded?: boolean;
   /** For unauthenticated routes (logins): who the request claims to be. */

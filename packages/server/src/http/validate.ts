@@ -15,10 +15,14 @@ export async function parseBody<S extends z.ZodType>(c: Context<HttpEnv>, schema
 }
 
 export function parseQuery<S extends z.ZodType>(c: Context<HttpEnv>, schema: S): z.infer<S> {
-  const url = new URL(c.req.url);
+  return parseSearchParams(new URL(c.req.url).searchParams, schema);
+}
+
+/** A query string against a schema: a key given once is a string, a repeated key an array. */
+export function parseSearchParams<S extends z.ZodType>(params: URLSearchParams, schema: S): z.infer<S> {
   const query: Record<string, string | string[]> = {};
-  for (const key of new Set(url.searchParams.keys())) {
-    const all = url.searchParams.getAll(key);
+  for (const key of new Set(params.keys())) {
+    const all = params.getAll(key);
     query[key] = all.length === 1 ? (all[0] as string) : all;
   }
   return check(schema, query, 'query');

@@ -23,17 +23,25 @@ export async function createApiTestApp(options: Omit<NonNullable<Parameters<type
     return value;
   }
 
-  async function call(...args: Parameters<typeof t.call>): Promise<CallResult> {
-    const res = await t.call(...args);
-    if (res.status >= 400) {
-      assertErrorEnvelope(res);
-      for (const value of canaries) expect(res.text, 'a canary value leaked into an error').not.toContain(value);
-      errorsChecked++;
-    }
-    return res;
+  function checked(raw: typeof t.call) {
+    return async (...args: Parameters<typeof t.call>): Promise<CallResult> => {
+      const res = await raw(...args);
+      if (res.status >= 400) {
+        assertErrorEnvelope(res);
+        for (const value of canaries) expect(res.text, 'a canary value leaked into an error').not.toContain(value);
+        errorsChecked++;
+      }
+      return res;
+    };
   }
 
-  return { ...t, clock, call, canary, errorsChecked: () => errorsChecked };
+  /** `listen` with the same checks on every answer. */
+  async function listen() {
+    const listener = await t.listen();
+    return { ...listener, call: checked(listener.call) };
+  }
+
+  return { ...t, clock, call: checked(t.call), listen, canary, errorsChecked: () => errorsChecked };
 }
 
 export type ApiTestApp = Awaited<ReturnType<typeof createApiTestApp>>;

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import type { Clock } from '../core/clock.js';
@@ -8,6 +10,7 @@ import { openKeyring } from '../core/crypto/keyring.js';
 import { rootKeyId, type RootKey } from '../core/crypto/root-key.js';
 import { openSqliteStore } from '../core/store/open-sqlite-store.js';
 import { createApp } from '../http/app.js';
+import { createListener } from '../http/listener.js';
 import { AUDIT_HEAD_FILE } from '../main.js';
 import { createServices } from '../services.js';
 
@@ -32,6 +35,13 @@ export function testRootKey(): RootKey {
  */
 export type TestClock = ReturnType<typeof createTestClock>;
 
+type CallArgs = [
+  method: string,
+  path: string,
+  body?: unknown,
+  init?: { token?: string | null; headers?: Record<string, string> },
+];
+
 export async function createTestApp(options: { clock?: TestClock; root?: RootKey; dataDir?: string } = {}) {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'keybox-test-'));
   const clock = options.clock ?? createTestClock();
@@ -41,6 +51,8 @@ export async function createTestApp(options: { clock?: TestClock; root?: RootKey
   const services = createServices({
     db: store.db,
     dialect: store.dialect,
+    storeChanges: store.changes,
+    groupCommit: store.groupCommit,
     keyring,
     clock,
     auditHeadFile: join(dataDir, AUDIT_HEAD_FILE),
@@ -61,8 +73,11 @@ export async function createTestApp(options: { clock?: TestClock; root?: RootKey
     ).token;
   }
 
-  /** Calls the app without a port, JSON in and out, with the admin token unless `token` is given. */
-  async function call(
+  type Send = (path: string, init: RequestInit) => Promise<Response>;
+
+  /** JSON in and out through `send`, with the admin token unless `token` is given. */
+  async function callWith(
+    send: Send,
     method: string,
     path: string,
     body?: unknown,
@@ -72,7 +87,7 @@ export async function createTestApp(options: { clock?: TestClock; root?: RootKey
     const bearer = init.token === undefined ? token : init.token;
     if (bearer !== null) headers['authorization'] = `Bearer ${bearer}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await app.request(path, {
+    const res = await send(path, {
       method,
       headers,
       ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
@@ -87,6 +102,30 @@ export async function createTestApp(options: { clock?: TestClock; root?: RootKey
     return { status: res.status, headers: res.headers, text, json: json as Record<string, any> };
   }
 
+  /** Calls the app without a port. */
+  const call = (...args: CallArgs) => callWith((path, init) => Promise.resolve(app.request(path, init)), ...args);
+
+  /**
+   * The same app behind the listener `keybox server` uses (the direct bulk read first), on a real port of
+   * 127.0.0.1; `call` then goes over HTTP. Closed with the app.
+   */
+  let listening: Promise<{ url: string; server: Server }> | undefined;
+  async function listen() {
+    listening ??= new Promise((resolve, reject) => {
+      const server = createServer(createListener(app, { ...services, logger }));
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as AddressInfo;
+        resolve({ url: `http://127.0.0.1:${port}`, server });
+      });
+    });
+    const { url } = await listening;
+    return {
+      url,
+      call: (...args: CallArgs) => callWith((path, init) => fetch(`${url}${path}`, init), ...args),
+    };
+  }
+
   return {
     app,
     dataDir,
@@ -98,7 +137,13 @@ export async function createTestApp(options: { clock?: TestClock; root?: RootKey
     services,
     tokenWith,
     call,
+    listen,
     async close() {
+      if (listening !== undefined) {
+        const { server } = await listening;
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
       await services.auditLog.settled();
       await store.close();
       if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });

@@ -1,0 +1,148 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { AuditLog } from '../core/audit/audit-log.js';
+import type { AuthResult, TokenService } from '../core/auth/token-service.js';
+import type { SecretService } from '../core/secrets/secret-service.js';
+import { AUDIT_FAILED_MESSAGE, auditEntryOf } from './audit-middleware.js';
+import { errorBody } from './error-handler.js';
+import { BEARER, REQUEST_ID, SECURITY_HEADERS } from './http-contract.js';
+import { authorizeBulk, bulkQuery, bulkReadDetailsJson, bulkScope, JSON_UTF8 } from './routes/secret-routes.js';
+import { parseSearchParams } from './validate.js';
+
+/*
+ * `GET /api/v1/secrets` is what every `keybox run` and SDK start asks for, so it is answered straight from node:http:
+ * the same token check, policy decision, bulk read, audit entry (the response waits for its commit) and headers as
+ * the route in secret-routes.ts, built from the same functions, without the framework's per-request objects (about
+ * a third of that request's CPU). Only a request that will succeed is answered here. Anything else (another route, a
+ * body, a refused token, a policy refusal, a bad query, a missing folder, any error) goes on to the Hono app, which
+ * answers it the one way every other route is answered; a token already checked here travels with the request, so
+ * a use-limited token is counted once.
+ */
+
+/** The routes this listener answers itself (the authorization matrix also runs them through a real listener). */
+export const DIRECT_ROUTES = ['GET /api/v1/secrets'] as const;
+
+const CHECKED = Symbol('keybox.checkedToken');
+const PATH = '/api/v1/secrets';
+
+/** The token check the direct path already made for this request, if it made one. */
+export function checkedToken(incoming: unknown): { token: string; result: AuthResult } | undefined {
+  if (typeof incoming !== 'object' || incoming === null) return undefined;
+  return (incoming as { [CHECKED]?: { token: string; result: AuthResult } })[CHECKED];
+}
+
+export interface DirectBulkReadDeps {
+  tokens: Pick<TokenService, 'authenticate'>;
+  secrets: Pick<SecretService, 'bulkRead'>;
+  auditLog: Pick<AuditLog, 'append'>;
+  logger: Logger;
+}
+
+export type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** A node:http listener that answers the bulk read itself and hands everything else to `next` (the Hono app). */
+export function directBulkRead(deps: DirectBulkReadDeps, next: Listener): Listener {
+  return (req, res) => {
+    const url = req.url ?? '';
+    const query = url.indexOf('?');
+    const header = req.headers.authorization;
+    if (
+      req.method !== 'GET' ||
+      (query === -1 ? url : url.slice(0, query)) !== PATH ||
+      header === undefined ||
+      req.headers['content-length'] !== undefined ||
+      req.headers['transfer-encoding'] !== undefined
+    ) {
+      next(req, res);
+      return;
+    }
+    const bearer = BEARER.exec(header);
+    if (bearer === null) {
+      next(req, res);
+      return;
+    }
+    serve(deps, req, res, bearer[1] as string, query === -1 ? '' : url.slice(query + 1)).then(
+      (answered) => {
+        if (!answered) next(req, res);
+      },
+      () => {
+        // Nothing was sent yet: the app answers (and logs) whatever went wrong, the one way it answers errors.
+        if (!res.headersSent) next(req, res);
+      },
+    );
+  };
+}
+
+/** Answers the request if it is a bulk read that succeeds; false (nothing sent) for the app to answer instead. */
+async function serve(
+  deps: DirectBulkReadDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  token: string,
+  search: string,
+): Promise<boolean> {
+  const started = performance.now();
+  const clientIp = req.socket.remoteAddress ?? '';
+  const result = await deps.tokens.authenticate(token, clientIp);
+  (req as unknown as Record<symbol, unknown>)[CHECKED] = { token, result };
+  if (!result.ok) return false;
+  const { principal } = result;
+  const q = parseSearchParams(new URLSearchParams(search), bulkQuery);
+  const { paths, resource } = bulkScope(q);
+  const allow = authorizeBulk(principal, q, paths);
+  const ifNoneMatch = req.headers['if-none-match'];
+  const outcome = await deps.secrets.bulkRead(q.project, q.env, paths, q.recursive, { ifNoneMatch, allow });
+
+  const incomingId = req.headers['x-request-id'];
+  const requestId = typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
+  const entry = auditEntryOf(
+    {
+      principal,
+      audit: { action: 'secrets.read', resource, details: {}, detailsJson: bulkReadDetailsJson(outcome) },
+      clientIp,
+      userAgent: (req.headers['user-agent'] ?? '').slice(0, 200),
+      requestId,
+    },
+    'success',
+    {},
+  );
+  let status: number = outcome.status;
+  try {
+    await deps.auditLog.append(entry);
+  } catch (error) {
+    deps.logger.error({ err: error, requestId }, 'audit entry could not be stored; refusing the response');
+    status = 500;
+    const body = Buffer.from(JSON.stringify(errorBody('INTERNAL', AUDIT_FAILED_MESSAGE, requestId)));
+    res.writeHead(status, {
+      ...SECURITY_HEADERS,
+      'content-length': String(body.length),
+      'content-type': 'application/json',
+      'x-request-id': requestId,
+    });
+    res.end(body);
+  }
+  if (status !== 500) {
+    const headers: Record<string, string> = {
+      'cache-control': 'no-store',
+      ...SECURITY_HEADERS,
+      etag: outcome.etag,
+      'x-request-id': requestId,
+    };
+    if (outcome.status === 304) {
+      res.writeHead(304, headers);
+      res.end();
+    } else {
+      // Given explicitly: after writeHead, node:http would otherwise send the body chunked.
+      headers['content-length'] = String(outcome.body.length);
+      headers['content-type'] = JSON_UTF8;
+      res.writeHead(200, headers);
+      res.end(outcome.body);
+    }
+  }
+  if (deps.logger.isLevelEnabled('info')) {
+    const ms = Math.round((performance.now() - started) * 10) / 10;
+    deps.logger.info({ requestId, method: 'GET', path: PATH, status, ms }, 'request');
+  }
+  return true;
+}
