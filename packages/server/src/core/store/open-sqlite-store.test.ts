@@ -19,7 +19,7 @@ const now = () => new Date().toISOString();
 async function addProject(slug: string) {
   await temp.db
     .insertInto('projects')
-    .values({ id: slug, slug, name: slug, created_at: now(), updated_at: now() } as never)
+    .values({ id: slug, slug, name: slug, created_at: now(), updated_at: now() })
     .execute();
 }
 
@@ -62,7 +62,7 @@ describe('the store version the read caches go by', () => {
       db.transaction().execute(async (trx) => {
         await trx
           .insertInto('projects')
-          .values({ id: 'x', slug: 'x', name: 'x', created_at: now(), updated_at: now() } as never)
+          .values({ id: 'x', slug: 'x', name: 'x', created_at: now(), updated_at: now() })
           .execute();
         inside = changes.version();
         throw new Error('abort');
