@@ -4,6 +4,7 @@ import type { KeyObject } from 'node:crypto';
 import { isoNow, type Clock } from '../clock.js';
 import type { Db } from '../store/database.js';
 import type { SqlDialect } from '../store/migrations.js';
+import type { GroupCommit } from '../store/open-sqlite-store.js';
 import { prepared } from '../store/prepared.js';
 import { chainMac, genesisMac, toRow, type AuditFields } from './audit-chain.js';
 
@@ -48,8 +49,8 @@ export interface AuditLogDeps {
   sink?: ((line: string) => void) | undefined;
   /** Told when the sink throws; the entries are in the database all the same. */
   onSinkError?: ((error: unknown) => void) | undefined;
-  /** How a group of entries is committed durably (the store's `groupCommit`); a plain transaction by default. */
-  groupCommit?: (<T>(work: (trx: Db) => Promise<T>) => Promise<T>) | undefined;
+  /** How a group of entries is committed durably (the store's); a plain transaction, durable at commit, by default. */
+  groupCommit?: GroupCommit | undefined;
 }
 
 /**
@@ -65,7 +66,7 @@ export function createAuditLog({
   headFile,
   sink,
   onSinkError,
-  groupCommit = (work) => db.transaction().execute(work),
+  groupCommit = async (work) => ({ result: await db.transaction().execute(work), durable: Promise.resolve() }),
 }: AuditLogDeps) {
   const genesis = genesisMac(key);
   let queue: { entry: AuditEntry; resolve: (r: AuditRecord) => void; reject: (e: unknown) => void }[] = [];
@@ -189,10 +190,13 @@ export function createAuditLog({
   }
 
   let flushed: Promise<void> | undefined;
+  /** Committed groups waiting for their sync. */
+  const syncing = new Set<Promise<void>>();
   /** Waits until every queued entry is committed and the head file has caught up (on shutdown). */
   async function settled(): Promise<void> {
-    while (flushed !== undefined || scheduled) {
+    while (flushed !== undefined || scheduled || syncing.size > 0) {
       if (flushed !== undefined) await flushed;
+      else if (syncing.size > 0) await Promise.all(syncing);
       else await new Promise((r) => setImmediate(r));
     }
     await headWritten();
@@ -205,14 +209,24 @@ export function createAuditLog({
         const batch = queue;
         queue = [];
         try {
-          const records = await groupCommit((trx) =>
+          const { result: records, durable } = await groupCommit((trx) =>
             appendIn(
               trx,
               batch.map((b) => b.entry),
             ),
           );
-          published(records);
-          batch.forEach((b, i) => b.resolve(records[i] as AuditRecord));
+          // Nobody is answered before the group is on disk; the next group commits meanwhile.
+          const done = durable.then(
+            () => {
+              published(records);
+              batch.forEach((b, i) => b.resolve(records[i] as AuditRecord));
+            },
+            (error: unknown) => {
+              for (const b of batch) b.reject(error);
+            },
+          );
+          syncing.add(done);
+          void done.finally(() => syncing.delete(done));
         } catch (error) {
           for (const b of batch) b.reject(error);
         }

@@ -91,11 +91,12 @@ describe('the group commit', () => {
 
   it('commits, and leaves the connection syncing every other commit (synchronous=FULL)', async () => {
     expect(await synchronous()).toBe(2);
-    const result = await temp.store.groupCommit(async (trx) => {
+    const { result, durable } = await temp.store.groupCommit(async (trx) => {
       await sql`insert into "audit_head" ("id", "seq", "mac") values (1, 7, 'z')`.execute(trx);
       return 'done';
     });
     expect(result).toBe('done');
+    await durable;
     expect(await temp.db.selectFrom('audit_head').selectAll().execute()).toEqual([{ id: 1, seq: 7, mac: 'z' }]);
     expect(await synchronous()).toBe(2);
   });
@@ -119,7 +120,7 @@ describe('the group commit', () => {
         ),
       ),
     );
-    await Promise.all(groups);
+    await Promise.all((await Promise.all(groups)).map((g) => g.durable));
     const count = await temp.db
       .selectFrom('audit_log')
       .select((eb) => eb.fn.countAll<number>().as('n'))

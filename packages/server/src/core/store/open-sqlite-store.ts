@@ -7,6 +7,10 @@ import { adaptNodeSqlite, NodeSqliteDialect, openNodeSqlite, type StoreChanges }
 
 export const SQLITE_FILE = 'keybox.db';
 
+export type GroupCommit = <T>(
+  work: (trx: Kysely<Database>) => Promise<T>,
+) => Promise<{ result: T; durable: Promise<void> }>;
+
 export interface Store {
   db: Kysely<Database>;
   dialect: 'sqlite' | 'postgres';
@@ -15,10 +19,11 @@ export interface Store {
   /** For read caches: moves whenever anything but the audit log may have changed. */
   changes: StoreChanges;
   /**
-   * Runs `work` in one transaction and resolves once it is durable, without holding the event loop while the disk
-   * syncs (see `groupCommit` below). For the audit log's grouped entries, committed on every busy turn.
+   * Runs `work` in one transaction; resolves once it is committed, with `durable`, which resolves once the commit is
+   * on disk. The event loop is not held while the disk syncs (see `groupCommit` below). For the audit log's grouped
+   * entries, committed on every busy turn.
    */
-  groupCommit: <T>(work: (trx: Kysely<Database>) => Promise<T>) => Promise<T>;
+  groupCommit: GroupCommit;
   close(): Promise<void>;
 }
 
@@ -52,16 +57,16 @@ export async function openSqliteStore(dataDir: string): Promise<Store> {
  * With synchronous=FULL, SQLite calls fsync inside COMMIT, and node:sqlite runs COMMIT on the event loop: every
  * audit group commit stopped the server for the length of a disk sync (~0.5 ms here), during which no request made
  * progress. A group commit instead commits with synchronous=NORMAL (the WAL frames are written, not synced), then
- * syncs the WAL file on libuv's thread pool and resolves only after that: the same durability before anyone is
- * answered, while the loop goes on serving. Every other transaction keeps synchronous=FULL (and its sync covers any
- * group committed before it).
+ * syncs the WAL file on libuv's thread pool: the caller answers nobody before `durable` resolves, so the durability
+ * is the same, while the loop goes on serving and the next group commits during the sync. Every other transaction
+ * keeps synchronous=FULL (and its sync covers any group committed before it).
  */
 async function groupCommit<T>(
   db: Kysely<Database>,
   wal: WalSyncer,
   work: (trx: Kysely<Database>) => Promise<T>,
-): Promise<T> {
-  if (!wal.available()) return db.transaction().execute(work);
+): Promise<{ result: T; durable: Promise<void> }> {
+  if (!wal.available()) return { result: await db.transaction().execute(work), durable: Promise.resolve() };
   const result = await db.connection().execute(async (conn) => {
     await sql`pragma synchronous = normal`.execute(conn);
     try {
@@ -70,8 +75,7 @@ async function groupCommit<T>(
       await sql`pragma synchronous = full`.execute(conn);
     }
   });
-  await wal.sync();
-  return result;
+  return { result, durable: wal.sync() };
 }
 
 interface WalSyncer {
