@@ -7,7 +7,14 @@ import type { SecretService } from '../core/secrets/secret-service.js';
 import { AUDIT_FAILED_MESSAGE, auditEntryOf } from './audit-middleware.js';
 import { errorBody } from './error-handler.js';
 import { BEARER, REQUEST_ID, SECURITY_HEADERS } from './http-contract.js';
-import { authorizeBulk, bulkQuery, bulkReadDetailsJson, bulkScope, JSON_UTF8 } from './routes/secret-routes.js';
+import {
+  authorizeBulk,
+  bulkQuery,
+  type BulkQuery,
+  bulkReadDetailsJson,
+  bulkScope,
+  JSON_UTF8,
+} from './routes/secret-routes.js';
 import { parseSearchParams } from './validate.js';
 
 /*
@@ -74,6 +81,21 @@ export function directBulkRead(deps: DirectBulkReadDeps, next: Listener): Listen
   };
 }
 
+// Every start of one app asks with the same query string: parsed and checked once (a bad one throws, uncached).
+const QUERIES_MAX = 1000;
+const queries = new Map<string, { q: BulkQuery; paths: string[]; resource: string }>();
+
+function parsedQuery(search: string) {
+  let parsed = queries.get(search);
+  if (parsed === undefined) {
+    const q = parseSearchParams(new URLSearchParams(search), bulkQuery);
+    parsed = { q, ...bulkScope(q) };
+    if (queries.size >= QUERIES_MAX) queries.clear();
+    queries.set(search, parsed);
+  }
+  return parsed;
+}
+
 /** Answers the request if it is a bulk read that succeeds; false (nothing sent) for the app to answer instead. */
 async function serve(
   deps: DirectBulkReadDeps,
@@ -88,8 +110,7 @@ async function serve(
   (req as unknown as Record<symbol, unknown>)[CHECKED] = { token, result };
   if (!result.ok) return false;
   const { principal } = result;
-  const q = parseSearchParams(new URLSearchParams(search), bulkQuery);
-  const { paths, resource } = bulkScope(q);
+  const { q, paths, resource } = parsedQuery(search);
   const allow = authorizeBulk(principal, q, paths);
   const ifNoneMatch = req.headers['if-none-match'];
   const outcome = await deps.secrets.bulkRead(q.project, q.env, paths, q.recursive, { ifNoneMatch, allow });

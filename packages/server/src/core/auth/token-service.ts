@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import { sql } from 'kysely';
 import { AppError, notFound } from '../app-error.js';
@@ -84,6 +84,13 @@ interface CheckedToken {
   /** The user or identity (null: missing or disabled); undefined for a static API token. */
   principal: { name: string; trustedCidrs: string | null } | null | undefined;
   policies: CompiledPolicy[];
+  /** The token that matched the stored hash (kept in memory only, like the keys that could check it again). */
+  verified: Buffer;
+}
+
+function sameBytes(expected: Buffer, presented: string): boolean {
+  const bytes = Buffer.from(presented);
+  return bytes.length === expected.length && timingSafeEqual(bytes, expected);
 }
 
 export function createTokenService({ db, keyring, clock, policies, storeChanges }: TokenServiceDeps) {
@@ -174,8 +181,12 @@ export function createTokenService({ db, keyring, clock, policies, storeChanges 
       hit = undefined;
     }
     const row = hit?.row ?? (await db.executeQuery(byId(id))).rows[0];
-    // Hashed and compared even for an unknown id, so both cases take the same time.
-    if (!keyring.tokenHashMatches(token, row?.hash) || row === undefined) return { ok: false, reason: 'unknown' };
+    // The very token checked before (compared in constant time) needs no new HMAC; anything else is hashed and
+    // compared, even for an unknown id, so both cases take the same time.
+    const seen = hit !== undefined && sameBytes(hit.verified, token);
+    if ((!seen && !keyring.tokenHashMatches(token, row?.hash)) || row === undefined) {
+      return { ok: false, reason: 'unknown' };
+    }
     if (row.revoked_at !== null) return { ok: false, reason: 'revoked' };
     const now = clock.now();
     if (row.expires_at !== null && row.expires_at <= now.toISOString()) return { ok: false, reason: 'expired' };
@@ -208,7 +219,7 @@ export function createTokenService({ db, keyring, clock, policies, storeChanges 
     const attached = hit?.policies ?? (await policies.policiesFor(type, principalId));
     if (hit === undefined && version !== undefined && row.uses_remaining === null) {
       if (checked.size >= CHECKED_MAX) checked.clear();
-      checked.set(id, { version, row, principal, policies: attached });
+      checked.set(id, { version, row, principal, policies: attached, verified: Buffer.from(token) });
     }
 
     return {
