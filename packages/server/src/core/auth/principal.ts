@@ -1,7 +1,7 @@
 import type { CompiledPolicy } from '../policy/policy-engine.js';
 import type { PrincipalType } from '../policy/policy-service.js';
 
-/** Who is calling, as resolved from a token on each request (never cached beyond the request). */
+/** Who is calling, as resolved from a token on each request (reused only until the store changes: token-service.ts). */
 export interface Principal {
   type: PrincipalType;
   /** The user's, identity's or static token's id. */

@@ -174,7 +174,7 @@ export function createTokenService({ db, keyring, clock, policies, storeChanges 
     const match = TOKEN_PATTERN.exec(token);
     if (match === null) return { ok: false, reason: 'malformed' };
     const id = match[1] as string;
-    const version = storeChanges?.version();
+    const version = storeChanges?.version('access');
     let hit = version === undefined ? undefined : checked.get(id);
     if (hit !== undefined && hit.version !== version) {
       checked.delete(id);

@@ -106,7 +106,7 @@ export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps
   }
 
   async function scopeEntry(shape: string, query: ReturnType<typeof bulkQuery>, parameters: unknown[]) {
-    const version = storeChanges?.version();
+    const version = storeChanges?.version('secrets');
     const key = version === undefined ? '' : `${shape}\u0000${parameters.join('\u0000')}`;
     const hit = version === undefined ? undefined : scopes.get(key);
     if (hit !== undefined && hit.version === version) return hit;

@@ -17,59 +17,89 @@ import {
 
 const STATEMENT_CACHE_MAX = 512;
 
-/** What a statement does to what the read caches hold (see `StoreChanges`). */
-type StatementKind = 'read' | 'neutral' | 'begin' | 'end' | 'audit' | 'write';
+/**
+ * The parts of the store a read cache can depend on: `access` (tokens, users, identities, policies) for token
+ * checks, `secrets` (projects, environments, folders, secrets) for bulk reads. A login adds a token without
+ * dropping the folders kept for bulk reads; a write to a secret does not drop token checks.
+ */
+export type StoreArea = 'access' | 'secrets';
+
+const ACCESS = 1;
+const SECRETS = 2;
+const TABLE_AREAS: Record<string, number> = {
+  api_tokens: ACCESS,
+  users: ACCESS,
+  identities: ACCESS,
+  identity_secrets: ACCESS,
+  policies: ACCESS,
+  policy_attachments: ACCESS,
+  projects: SECRETS,
+  environments: SECRETS,
+  folders: SECRETS,
+  folder_revisions: SECRETS,
+  secrets: SECRETS,
+  secret_versions: SECRETS,
+  // The audit chain is appended on every request and never read through a cache.
+  audit_log: 0,
+  audit_head: 0,
+};
+
+/** What a statement does to what the read caches hold: which areas it writes (0: none), or a transaction edge. */
+type StatementKind = { edge: 'begin' | 'end' } | { edge?: undefined; areas: number };
 
 function kindOf(sql: string): StatementKind {
-  const head = sql.trimStart().slice(0, 40).toLowerCase();
-  if (head.startsWith('select ')) return 'read';
-  if (head.startsWith('begin')) return 'begin';
+  const head = sql.trimStart().slice(0, 60).toLowerCase();
+  if (head.startsWith('select ')) return { areas: 0 };
+  if (head.startsWith('begin')) return { edge: 'begin' };
+  if (head.startsWith('commit') || head.startsWith('rollback') || head.startsWith('end')) return { edge: 'end' };
   // A connection setting (synchronous) changes no data.
-  if (head.startsWith('pragma')) return 'neutral';
-  if (head.startsWith('commit') || head.startsWith('rollback') || head.startsWith('end')) return 'end';
-  // The audit chain is appended on every request; it is never read through a cache.
-  if (/^(insert into|update) "audit_(log|head)"/.test(head)) return 'audit';
-  return 'write';
+  if (head.startsWith('pragma')) return { areas: 0 };
+  const table = /^(?:insert into|update|delete from) "([a-z_]+)"/.exec(head)?.[1];
+  // Anything else (schema changes, a table not listed): both, to be safe.
+  return { areas: table === undefined ? ACCESS | SECRETS : (TABLE_AREAS[table] ?? ACCESS | SECRETS) };
 }
 
 /**
- * Tells the read caches (tokens, policies, folders) when what they copied may have changed. `version()` moves on
- * every change made through this connection except audit entries (at the statement and again at its commit), and on
- * every commit by any other connection to the same file (another server, a CLI), which SQLite reports through
- * `PRAGMA data_version`, asked once per turn of the event loop. A cache entry is used only while the version it was
- * read at is still current: a change committed here is seen by the next request, one committed elsewhere by the
- * next turn.
+ * Tells the read caches when what they copied may have changed. `version(area)` moves on every change to that area
+ * made through this connection (at the statement and again at its commit), and on every commit by any other
+ * connection to the same file (another server, a CLI), which SQLite reports through `PRAGMA data_version`, asked
+ * once per turn of the event loop. A cache entry is used only while the version it was read at is still current: a
+ * change committed here is seen by the next request, one committed elsewhere by the next turn.
  */
 export interface StoreChanges {
-  version(): number;
+  version(area: StoreArea): number;
 }
 
 export function adaptNodeSqlite(db: DatabaseSync): SqliteDatabase & { changes: StoreChanges } {
   const cache = new Map<string, { stmt: StatementSync; reader: boolean; kind: StatementKind }>();
-  let local = 0;
-  let dirty = false;
+  const versions = { access: 0, secrets: 0 };
+  let dirty = 0;
   let dataVersion: StatementSync | undefined;
   let seen: unknown;
   let askedThisTurn = false;
   const nextTurn = () => {
     askedThisTurn = false;
   };
-  const wrote = (kind: StatementKind) => {
-    if (kind === 'write') {
+  const bump = (areas: number) => {
+    if ((areas & ACCESS) !== 0) versions.access += 1;
+    if ((areas & SECRETS) !== 0) versions.secrets += 1;
+  };
+  const ran = (kind: StatementKind) => {
+    if (kind.edge === undefined) {
       // Counted when run and again when committed: a cache filled in between holds the older version.
-      local += 1;
-      dirty = true;
-    } else if (kind === 'end' && dirty) {
-      local += 1;
-      dirty = false;
-    } else if (kind === 'begin') {
-      dirty = false; // a write outside any transaction committed (and was counted) when it ran
+      bump(kind.areas);
+      dirty |= kind.areas;
+    } else if (kind.edge === 'end') {
+      bump(dirty);
+      dirty = 0;
+    } else {
+      dirty = 0; // a write outside any transaction committed (and was counted) when it ran
     }
   };
   return {
     close: () => db.close(),
     changes: {
-      version() {
+      version(area) {
         // Asking SQLite costs a read lock on the WAL (~10 µs): once per turn of the event loop is enough, since
         // another process's commit is concurrent with whatever this turn is serving anyway.
         if (!askedThisTurn) {
@@ -79,10 +109,10 @@ export function adaptNodeSqlite(db: DatabaseSync): SqliteDatabase & { changes: S
           const current = (dataVersion.get() as { data_version: number }).data_version;
           if (current !== seen) {
             seen = current;
-            local += 1;
+            bump(ACCESS | SECRETS);
           }
         }
-        return local;
+        return versions[area];
       },
     },
     prepare(sql: string): SqliteStatement {
@@ -97,7 +127,7 @@ export function adaptNodeSqlite(db: DatabaseSync): SqliteDatabase & { changes: S
         cache.set(sql, entry);
       }
       const { stmt, reader, kind } = entry;
-      if (kind === 'read' || kind === 'audit' || kind === 'neutral') {
+      if (kind.edge === undefined && kind.areas === 0) {
         return {
           reader,
           all: (parameters) => stmt.all(...(parameters as SqliteParam[])),
@@ -112,18 +142,18 @@ export function adaptNodeSqlite(db: DatabaseSync): SqliteDatabase & { changes: S
           try {
             return stmt.all(...(parameters as SqliteParam[]));
           } finally {
-            wrote(kind);
+            ran(kind);
           }
         },
         run: (parameters) => {
           try {
             return stmt.run(...(parameters as SqliteParam[]));
           } finally {
-            wrote(kind);
+            ran(kind);
           }
         },
         iterate: (parameters) => {
-          wrote(kind);
+          ran(kind);
           return stmt.iterate(...(parameters as SqliteParam[]));
         },
       };

@@ -26,20 +26,20 @@ async function addProject(slug: string) {
 describe('the store version the read caches go by', () => {
   it('stays put while nothing changes, reads and audit entries included', async () => {
     const { changes, db } = temp.store;
-    const at = changes.version();
+    const at = changes.version('secrets');
     await db.selectFrom('projects').selectAll().execute();
     await db.transaction().execute(async (trx) => {
       await sql`insert into "audit_head" ("id", "seq", "mac") values (1, 0, 'x')`.execute(trx);
     });
     await nextTurn();
-    expect(changes.version()).toBe(at);
+    expect(changes.version('secrets')).toBe(at);
   });
 
   it('moves on a write, at once, and again when its transaction commits', async () => {
     const { changes, db } = temp.store;
-    const before = changes.version();
+    const before = changes.version('secrets');
     await addProject('one');
-    const afterAutocommit = changes.version();
+    const afterAutocommit = changes.version('secrets');
     expect(afterAutocommit).toBeGreaterThan(before);
 
     let inside = 0;
@@ -49,10 +49,10 @@ describe('the store version the read caches go by', () => {
         .set({ name: 'renamed' } as never)
         .where('slug', '=', 'one')
         .execute();
-      inside = changes.version();
+      inside = changes.version('secrets');
     });
     expect(inside).toBeGreaterThan(afterAutocommit);
-    expect(changes.version()).toBeGreaterThan(inside);
+    expect(changes.version('secrets')).toBeGreaterThan(inside);
   });
 
   it('moves on a rolled-back write too (what was read meanwhile may be gone)', async () => {
@@ -64,16 +64,45 @@ describe('the store version the read caches go by', () => {
           .insertInto('projects')
           .values({ id: 'x', slug: 'x', name: 'x', created_at: now(), updated_at: now() })
           .execute();
-        inside = changes.version();
+        inside = changes.version('secrets');
         throw new Error('abort');
       }),
     ).rejects.toThrow('abort');
-    expect(changes.version()).toBeGreaterThan(inside);
+    expect(changes.version('secrets')).toBeGreaterThan(inside);
+  });
+
+  it('moves only for the area written: tokens and policies, or folders and secrets', async () => {
+    const { changes, db } = temp.store;
+    const at = { access: changes.version('access'), secrets: changes.version('secrets') };
+    await db
+      .insertInto('policies')
+      .values({
+        name: 'p',
+        description: '',
+        rules: '[]',
+        builtin: 0,
+        created_at: now(),
+        updated_at: now(),
+        updated_by: 't',
+      })
+      .execute();
+    expect(changes.version('access')).toBeGreaterThan(at.access);
+    expect(changes.version('secrets')).toBe(at.secrets);
+    const access = changes.version('access');
+    await addProject('two');
+    expect(changes.version('secrets')).toBeGreaterThan(at.secrets);
+    expect(changes.version('access')).toBe(access);
+    // Anything it cannot place (a schema change) moves both.
+    const both = { access: changes.version('access'), secrets: changes.version('secrets') };
+    await sql`create table "scratch" ("x" integer)`.execute(db);
+    expect(changes.version('access')).toBeGreaterThan(both.access);
+    expect(changes.version('secrets')).toBeGreaterThan(both.secrets);
   });
 
   it('moves by the next turn when another connection commits', async () => {
     const { changes } = temp.store;
-    const before = changes.version();
+    const before = changes.version('secrets');
+    const beforeAccess = changes.version('access');
     const other = new DatabaseSync(join(temp.dataDir, SQLITE_FILE), { timeout: 5000 });
     try {
       other.prepare('insert into audit_head (id, seq, mac) values (1, 0, ?)').run('y');
@@ -81,7 +110,8 @@ describe('the store version the read caches go by', () => {
       other.close();
     }
     await nextTurn();
-    expect(changes.version()).toBeGreaterThan(before);
+    expect(changes.version('secrets')).toBeGreaterThan(before);
+    expect(changes.version('access')).toBeGreaterThan(beforeAccess);
   });
 });
 
