@@ -49,7 +49,13 @@ export async function startServer(config: ServerConfig, io: ServerIo): Promise<R
     io.notice(`created root key ${root.path ?? ''} (0600); back it up: without it nothing can be decrypted`);
 
   const logger = pino({ level: config.logLevel, base: { service: 'keybox' } }, pino.destination(2));
-  const store = await openSqliteStore(dataDir);
+  const store = await openSqliteStore(dataDir, {
+    // Like PostgreSQL after a failed fsync: stop, and let the restart recover from the WAL.
+    onDurabilityLost: (error) => {
+      logger.fatal({ err: error }, 'the database can no longer be synced to disk; stopping');
+      process.exit(1);
+    },
+  });
   const clock = systemClock;
   const keyring = await openKeyring(store.db, root, clock);
   const services = createServices({

@@ -133,10 +133,11 @@ export function createApp(deps: AppDeps) {
     const token = match?.[1];
     // The direct listener may have checked this very token already (a use-limited token must count once).
     const checked = checkedToken((c.env as { incoming?: unknown } | undefined)?.incoming);
+    if (checked !== undefined && checked.token === token && 'error' in checked) throw checked.error;
     const result =
       token === undefined
         ? undefined
-        : checked?.token === token
+        : checked !== undefined && checked.token === token && 'result' in checked
           ? checked.result
           : await deps.tokens.authenticate(token, c.get('clientIp'));
     if (result?.ok === true) {

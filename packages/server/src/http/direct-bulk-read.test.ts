@@ -1,4 +1,5 @@
 import { DatabaseSync } from 'node:sqlite';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
@@ -60,6 +61,19 @@ async function both(path: string, init: { token?: string | null; headers?: Recor
   const byApp = appFetch.mock.calls.length > before;
   const listenerEntry = await lastEntry();
   return { viaApp, viaListener, appEntry, listenerEntry, byApp };
+}
+
+/** Sends raw bytes (repeated headers, no Host) and returns the whole answer. */
+function rawRequest(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    // Written, not ended: the server closes after answering (connection: close).
+    const socket = connect(port, '127.0.0.1', () => socket.write(bytes));
+    let answer = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (answer += chunk));
+    socket.on('end', () => resolve(answer));
+    socket.on('error', reject);
+  });
 }
 
 /** `both` for when no entry can be stored. */
@@ -149,6 +163,32 @@ describe('the direct bulk read', () => {
     expect(viaListener.json['error']['message']).toBe(viaApp.json['error']['message']);
     expect(viaListener.text).not.toContain('postgres://db');
     expect(viaListener.headers.get('x-content-type-options')).toBe('nosniff');
+  });
+
+  it('leaves to the app what its adapter would refuse or read otherwise: repeated credentials, odd hosts', async () => {
+    const { url } = await t.listen();
+    const port = new URL(url).port;
+    const target = read('project=app&env=dev&path=/api');
+    const auth = `authorization: Bearer ${t.token}`;
+    const status = async (head: string[]) => {
+      const before = appFetch.mock.calls.length;
+      const answer = await rawRequest(Number(port), [...head, 'connection: close', '', ''].join('\r\n'));
+      return { status: Number(answer.slice(9, 12)), byApp: appFetch.mock.calls.length > before };
+    };
+    expect(await status([`GET ${target} HTTP/1.1`, `host: 127.0.0.1:${port}`, auth])).toEqual({
+      status: 200,
+      byApp: false,
+    });
+    // node:http keeps the first Authorization, the adapter joins both: the app's reading wins.
+    expect(
+      await status([`GET ${target} HTTP/1.1`, `host: 127.0.0.1:${port}`, auth, 'authorization: Bearer x']),
+    ).toEqual({ status: 401, byApp: true });
+    expect(
+      (await status([`GET ${target} HTTP/1.1`, `host: 127.0.0.1:${port}`, auth, 'user-agent: a', 'user-agent: b']))
+        .byApp,
+    ).toBe(true);
+    expect(await status([`GET ${target} HTTP/1.1`, 'host: a b@c', auth])).toEqual({ status: 400, byApp: false });
+    expect(await status([`GET ${target} HTTP/1.0`, auth])).toMatchObject({ status: 400 });
   });
 
   it('leaves refused tokens to the app', async () => {

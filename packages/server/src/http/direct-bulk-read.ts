@@ -33,10 +33,17 @@ export const DIRECT_ROUTES = ['GET /api/v1/secrets'] as const;
 const CHECKED = Symbol('keybox.checkedToken');
 const PATH = '/api/v1/secrets';
 
+/** A token check the direct path made: its result, or the error it threw (not to be retried: it may have counted a use). */
+export type CheckedToken = { token: string } & ({ result: AuthResult } | { error: unknown });
+
 /** The token check the direct path already made for this request, if it made one. */
-export function checkedToken(incoming: unknown): { token: string; result: AuthResult } | undefined {
+export function checkedToken(incoming: unknown): CheckedToken | undefined {
   if (typeof incoming !== 'object' || incoming === null) return undefined;
-  return (incoming as { [CHECKED]?: { token: string; result: AuthResult } })[CHECKED];
+  return (incoming as { [CHECKED]?: CheckedToken })[CHECKED];
+}
+
+function markChecked(req: IncomingMessage, checked: CheckedToken): void {
+  (req as unknown as Record<symbol, unknown>)[CHECKED] = checked;
 }
 
 export interface DirectBulkReadDeps {
@@ -48,18 +55,50 @@ export interface DirectBulkReadDeps {
 
 export type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
+// The host and request-target forms @hono/node-server passes through unchanged (its own checks, kept in step):
+// for any other the app decides (a 400, or a normalised URL).
+const PLAIN_HOST = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/;
+const PLAIN_TARGET = /^\/[!#$&-;=?-[\]_a-z~]*$/;
+const DOT_SEGMENT = /\/\.\.?(?:[/?#]|$)/;
+
+/**
+ * Whether a header node:http keeps only the first of (and the app's adapter joins) is repeated: the two would see
+ * different credentials or user agents, so the app answers.
+ */
+function repeatsOneOf(raw: readonly string[]): boolean {
+  let seen = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const bit = SINGLE_HEADERS.get((raw[i] as string).toLowerCase()) ?? 0;
+    if ((seen & bit) !== 0) return true;
+    seen |= bit;
+  }
+  return false;
+}
+const SINGLE_HEADERS = new Map([
+  ['authorization', 1],
+  ['user-agent', 2],
+  ['host', 4],
+]);
+
 /** A node:http listener that answers the bulk read itself and hands everything else to `next` (the Hono app). */
 export function directBulkRead(deps: DirectBulkReadDeps, next: Listener): Listener {
   return (req, res) => {
     const url = req.url ?? '';
     const query = url.indexOf('?');
     const header = req.headers.authorization;
+    const host = req.headers.host;
     if (
       req.method !== 'GET' ||
       (query === -1 ? url : url.slice(0, query)) !== PATH ||
       header === undefined ||
       req.headers['content-length'] !== undefined ||
-      req.headers['transfer-encoding'] !== undefined
+      req.headers['transfer-encoding'] !== undefined ||
+      // What the app's adapter takes as it is; anything else it may normalise or refuse, so it answers.
+      host === undefined ||
+      !PLAIN_HOST.test(host) ||
+      !PLAIN_TARGET.test(url) ||
+      DOT_SEGMENT.test(url) ||
+      repeatsOneOf(req.rawHeaders)
     ) {
       next(req, res);
       return;
@@ -106,8 +145,14 @@ async function serve(
 ): Promise<boolean> {
   const started = performance.now();
   const clientIp = req.socket.remoteAddress ?? '';
-  const result = await deps.tokens.authenticate(token, clientIp);
-  (req as unknown as Record<symbol, unknown>)[CHECKED] = { token, result };
+  let result: AuthResult;
+  try {
+    result = await deps.tokens.authenticate(token, clientIp);
+  } catch (error) {
+    markChecked(req, { token, error });
+    return false;
+  }
+  markChecked(req, { token, result });
   if (!result.ok) return false;
   const { principal } = result;
   const { q, paths, resource } = parsedQuery(search);

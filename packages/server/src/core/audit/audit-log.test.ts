@@ -120,3 +120,36 @@ describe('appendIn', () => {
     expect(lines).toHaveLength(1);
   });
 });
+
+describe('with the store group commit (synced after commit)', () => {
+  it('answers a read only once its group is on disk, streams in chain order, and moves the head only then', async () => {
+    let releaseSync = () => undefined as void;
+    const held = new Promise<void>((resolve) => (releaseSync = resolve));
+    const slow = createAuditLog({
+      db: temp.db,
+      dialect: 'sqlite',
+      key,
+      clock: createTestClock(),
+      headFile: headFile(),
+      sink: (line) => lines.push(line),
+      groupCommit: async (work) => {
+        const { result, durable } = await temp.store.groupCommit(work);
+        return { result, durable: durable.then(() => held) };
+      },
+    });
+    let answered = false;
+    const read = slow.append(entry('read')).then(() => (answered = true));
+    await new Promise((resolve) => setTimeout(resolve, 20)); // committed, its sync held back
+    // A write commits (synchronous=FULL) while the read's group waits for its sync.
+    const records = await temp.db.transaction().execute((trx) => slow.appendIn(trx, [entry('write')]));
+    slow.published(records);
+    expect(answered).toBe(false);
+    expect(lines.map((l) => (JSON.parse(l) as { action: string }).action)).toEqual(['read', 'write']);
+
+    releaseSync();
+    await read;
+    await slow.settled();
+    expect(readHead(headFile())).toMatchObject({ seq: 2 });
+    expect((await verifyAuditChain(temp.db, key, { headFile: headFile() })).ok).toBe(true);
+  });
+});

@@ -171,14 +171,23 @@ export function createAuditLog({
     while (headWriter !== undefined) await headWriter;
   }
 
-  /** After commit: stream the entries and move the external head forward. */
+  /** After a commit that is on disk (a write's, with synchronous=FULL): stream the entries, move the head. */
   function published(records: readonly AuditRecord[]): void {
-    if (records.length === 0) return;
-    const last = records[records.length - 1] as AuditRecord;
-    if (last.seq > publishedSeq) {
+    streamed(records);
+    anchored(records);
+  }
+
+  /** Moves the external head forward: only to entries that are on disk, or a crash could leave it past the chain. */
+  function anchored(records: readonly AuditRecord[]): void {
+    const last = records[records.length - 1];
+    if (last !== undefined && last.seq > publishedSeq) {
       publishedSeq = last.seq;
       writeHeadSoon({ seq: last.seq, mac: last.mac });
     }
+  }
+
+  /** Streams committed entries, in the order they were committed (the chain's order). */
+  function streamed(records: readonly AuditRecord[]): void {
     if (sink === undefined) return;
     // The entries are committed: a failing stream (a full disk, a closed pipe) is reported, never turned into a
     // failed request whose change did happen.
@@ -215,10 +224,12 @@ export function createAuditLog({
               batch.map((b) => b.entry),
             ),
           );
-          // Nobody is answered before the group is on disk; the next group commits meanwhile.
+          // Streamed now, in commit order (a write committing during the sync streams after these). Nobody is
+          // answered, and the head does not move, before the group is on disk; the next group commits meanwhile.
+          streamed(records);
           const done = durable.then(
             () => {
-              published(records);
+              anchored(records);
               batch.forEach((b, i) => b.resolve(records[i] as AuditRecord));
             },
             (error: unknown) => {

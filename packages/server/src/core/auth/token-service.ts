@@ -182,7 +182,8 @@ export function createTokenService({ db, keyring, clock, policies, storeChanges 
     }
     const row = hit?.row ?? (await db.executeQuery(byId(id))).rows[0];
     // The very token checked before (compared in constant time) needs no new HMAC; anything else is hashed and
-    // compared, even for an unknown id, so both cases take the same time.
+    // compared, even for an unknown id. (A wrong secret for an id checked recently skips the database read, so it is
+    // answered faster than an unknown id: that tells whether an id is in use, and ids are not secret.)
     const seen = hit !== undefined && sameBytes(hit.verified, token);
     if ((!seen && !keyring.tokenHashMatches(token, row?.hash)) || row === undefined) {
       return { ok: false, reason: 'unknown' };

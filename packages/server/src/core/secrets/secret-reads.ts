@@ -52,6 +52,8 @@ export interface SecretReadsDeps {
 /** Scopes whose folder rows are kept while the store is unchanged, and the bytes of bundles kept with them. */
 const SCOPES_MAX = 2048;
 const SCOPE_BYTES_MAX = 16 * 1024 * 1024;
+/** What a kept row costs besides its strings and bundle (objects, ids, map entries), roughly. */
+const ROW_OVERHEAD = 256;
 
 /** Everything that reads secrets and folders; nothing here writes. */
 export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps) {
@@ -91,7 +93,10 @@ export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps
   interface ScopeEntry {
     version: number | undefined;
     rows: ScopeRow[];
+    /** What it holds, roughly: bundles (and plaintexts, once decrypted), names, paths and a per-row allowance. */
     bytes: number;
+    /** Whether it is in `scopes` (and counted in `cachedBytes`). */
+    kept: boolean;
     /** Order and ETag when no policy filter applies (the same for every caller). */
     unfiltered?: { ordered: ScopeRow[]; etag: string };
   }
@@ -100,7 +105,16 @@ export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps
   const namesChecked = new WeakSet<ScopeRow>();
   let cachedBytes = 0;
 
+  function drop(key: string): void {
+    const entry = scopes.get(key);
+    if (entry === undefined) return;
+    scopes.delete(key);
+    entry.kept = false;
+    cachedBytes -= entry.bytes;
+  }
+
   function forget(): void {
+    for (const entry of scopes.values()) entry.kept = false;
     scopes.clear();
     cachedBytes = 0;
   }
@@ -111,17 +125,20 @@ export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps
     const hit = version === undefined ? undefined : scopes.get(key);
     if (hit !== undefined && hit.version === version) return hit;
     const rows = (await db.executeQuery(query(...parameters))).rows;
-    const entry: ScopeEntry = { version, rows, bytes: rows.reduce((n, r) => n + (r.bundle?.length ?? 0), 0) };
-    if (version === undefined) return entry;
-    if (hit !== undefined) {
-      scopes.delete(key);
-      cachedBytes -= hit.bytes;
-    }
+    const bytes = rows.reduce(
+      (n, r) => n + ROW_OVERHEAD + (r.bundle?.length ?? 0) + (r.names?.length ?? 0) + r.path.length,
+      0,
+    );
+    const entry: ScopeEntry = { version, rows, bytes, kept: false };
+    // A scope with no folder is answered 404: nothing to keep.
+    if (version === undefined || rows.length === 0) return entry;
+    // Whatever is in the map now (concurrent misses of one scope each read it; the last one stays).
+    drop(key);
+    if (entry.bytes > SCOPE_BYTES_MAX) return entry;
     if (scopes.size >= SCOPES_MAX || cachedBytes + entry.bytes > SCOPE_BYTES_MAX) forget();
-    if (entry.bytes <= SCOPE_BYTES_MAX) {
-      scopes.set(key, entry);
-      cachedBytes += entry.bytes;
-    }
+    scopes.set(key, entry);
+    entry.kept = true;
+    cachedBytes += entry.bytes;
     return entry;
   }
 
@@ -142,7 +159,7 @@ export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps
     const kept = plaintexts.get(row);
     if (kept !== undefined) return kept;
     const plain = keyring.decrypt(row.bundle, bundleContext(ref, row.path, row.revision));
-    if (entry.version !== undefined && cachedBytes + plain.length <= SCOPE_BYTES_MAX) {
+    if (entry.kept && cachedBytes + plain.length <= SCOPE_BYTES_MAX) {
       plaintexts.set(row, plain);
       entry.bytes += plain.length;
       cachedBytes += plain.length;
@@ -439,5 +456,10 @@ export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps
     }));
   }
 
-  return { bulkRead, scopeEtag, list, get, history, listFolders, folderHistory };
+  /** What the bulk-read cache holds now (scopes, and its reckoning of their bytes). */
+  function cacheUsage(): { scopes: number; bytes: number } {
+    return { scopes: scopes.size, bytes: cachedBytes };
+  }
+
+  return { bulkRead, scopeEtag, list, get, history, listFolders, folderHistory, cacheUsage };
 }

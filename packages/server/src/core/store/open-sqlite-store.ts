@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, fdatasync, openSync, closeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fdatasync, openSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kysely, sql } from 'kysely';
 import type { Database } from './database.js';
@@ -27,8 +27,17 @@ export interface Store {
   close(): Promise<void>;
 }
 
+export interface OpenStoreOptions {
+  /**
+   * Told once when a disk sync of the WAL fails (or the connection cannot be put back to synchronous=FULL). From then
+   * on every group commit fails: after a failed fsync the kernel may have dropped the pages, and a later sync that
+   * succeeds proves nothing about them. `keybox server` logs it and exits, so that a restart recovers from the WAL.
+   */
+  onDurabilityLost?: ((error: unknown) => void) | undefined;
+}
+
 /** Opens (creating if needed) `DATA_DIR/keybox.db`, migrated to the latest schema. */
-export async function openSqliteStore(dataDir: string): Promise<Store> {
+export async function openSqliteStore(dataDir: string, options: OpenStoreOptions = {}): Promise<Store> {
   const file = join(dataDir, SQLITE_FILE);
   const created = !existsSync(file);
   const raw = openNodeSqlite({ file });
@@ -39,7 +48,8 @@ export async function openSqliteStore(dataDir: string): Promise<Store> {
   const adapted = adaptNodeSqlite(raw);
   const db = new Kysely<Database>({ dialect: new NodeSqliteDialect(adapted) });
   await migrateToLatest(db, 'sqlite');
-  const wal = walSyncer(`${file}-wal`);
+  // The WAL sits next to the file SQLite actually opened (a symlinked keybox.db puts it beside the target).
+  const wal = walSyncer(`${raw.location() ?? realpathSync(file)}-wal`, options.onDurabilityLost);
   return {
     db,
     dialect: 'sqlite',
@@ -67,12 +77,14 @@ async function groupCommit<T>(
   work: (trx: Kysely<Database>) => Promise<T>,
 ): Promise<{ result: T; durable: Promise<void> }> {
   if (!wal.available()) return { result: await db.transaction().execute(work), durable: Promise.resolve() };
+  wal.check();
   const result = await db.connection().execute(async (conn) => {
     await sql`pragma synchronous = normal`.execute(conn);
     try {
       return await conn.transaction().execute(work);
     } finally {
-      await sql`pragma synchronous = full`.execute(conn);
+      // Left at NORMAL, every later transaction would skip its sync.
+      await sql`pragma synchronous = full`.execute(conn).catch((error: unknown) => wal.fail(error));
     }
   });
   return { result, durable: wal.sync() };
@@ -80,24 +92,44 @@ async function groupCommit<T>(
 
 interface WalSyncer {
   available(): boolean;
+  /** Throws if durability was lost (see OpenStoreOptions). */
+  check(): void;
   /** Resolves after an fdatasync of the WAL that began after this call. */
   sync(): Promise<void>;
+  fail(error: unknown): never;
   close(): void;
 }
 
 /** One fdatasync at a time; callers arriving meanwhile share the next one (a group commit of syncs). */
-function walSyncer(path: string): WalSyncer {
+function walSyncer(path: string, onLost: ((error: unknown) => void) | undefined): WalSyncer {
   let fd: number | undefined;
   try {
     fd = openSync(path, 'r');
   } catch {
     fd = undefined; // not in WAL mode: group commits sync inside COMMIT like every other transaction
   }
+  let lost: Error | undefined;
+  /** Records the loss (once) and returns the error every later sync fails with. */
+  const lose = (error: unknown): Error => {
+    if (lost === undefined) {
+      lost = new Error(`the database can no longer be synced to disk: ${(error as Error).message}`, { cause: error });
+      onLost?.(error);
+    }
+    return lost;
+  };
   let inFlight: Promise<void> | undefined;
   let next: Promise<void> | undefined;
   const start = (): Promise<void> => {
     const started = new Promise<void>((resolve, reject) => {
-      fdatasync(fd as number, (error) => (error === null ? resolve() : reject(error)));
+      const failure = lost;
+      if (failure !== undefined) {
+        reject(failure);
+        return;
+      }
+      fdatasync(fd as number, (error) => {
+        if (error === null) resolve();
+        else reject(lose(error));
+      });
     }).finally(() => {
       if (inFlight === started) inFlight = undefined;
     });
@@ -106,6 +138,12 @@ function walSyncer(path: string): WalSyncer {
   };
   return {
     available: () => fd !== undefined,
+    check() {
+      if (lost !== undefined) throw lost;
+    },
+    fail(error) {
+      throw lose(error);
+    },
     sync() {
       if (inFlight === undefined) return start();
       // The sync under way may have begun before this commit: wait for the one after it.

@@ -1,0 +1,45 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createServiceFixture } from '../../test-support/service-fixture.js';
+
+/*
+ * The bulk read keeps each scope's folder rows and decrypted bundles until a secret changes (secret-reads.ts). What
+ * it counts must match what it holds, also when many reads of one scope miss at the same time, and a write must be
+ * seen by the very next read.
+ */
+
+let f: Awaited<ReturnType<typeof createServiceFixture>>;
+beforeEach(async () => {
+  f = await createServiceFixture();
+});
+afterEach(async () => {
+  await f.close();
+});
+
+const readAll = (n: number) =>
+  Promise.all(Array.from({ length: n }, () => f.secrets.bulkRead('app', 'dev', ['/'], false)));
+
+describe('the bulk-read cache', () => {
+  it('counts each scope once, however many reads of it miss together', async () => {
+    await f.set('A', 'a'.repeat(1000));
+    await readAll(20);
+    const once = f.secrets.cacheUsage();
+    expect(once.scopes).toBe(1);
+    expect(once.bytes).toBeGreaterThan(1000);
+    for (let round = 0; round < 5; round++) {
+      await f.set('A', `${round}`.repeat(1000));
+      await readAll(20);
+      expect(f.secrets.cacheUsage()).toEqual(once);
+    }
+  });
+
+  it('serves a write to the next read, and keeps nothing for a scope that does not exist', async () => {
+    await f.set('A', 'one');
+    const first = await f.secrets.bulkRead('app', 'dev', ['/'], false);
+    expect(first.status === 200 && first.body.toString()).toContain('"one"');
+    await f.set('A', 'two');
+    const second = await f.secrets.bulkRead('app', 'dev', ['/'], false);
+    expect(second.status === 200 && second.body.toString()).toContain('"two"');
+    await expect(f.secrets.bulkRead('app', 'dev', ['/nope'], false)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(f.secrets.cacheUsage().scopes).toBe(1);
+  });
+});
