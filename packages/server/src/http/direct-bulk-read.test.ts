@@ -1,6 +1,7 @@
 import { DatabaseSync } from 'node:sqlite';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { createKeyboxClient } from '@keybox/sdk';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
 import { SQLITE_FILE } from '../core/store/open-sqlite-store.js';
@@ -88,6 +89,8 @@ async function bothWithoutEntries(path: string) {
 describe('the direct bulk read', () => {
   it.each([
     ['one folder', 'project=app&env=dev&path=/api'],
+    ['one folder, as clients encode it', 'project=app&env=dev&path=%2Fapi'],
+    ['one folder, with a lower-case escape', 'project=app&env=dev&path=%2fapi'],
     ['several folders in precedence order', 'project=app&env=dev&path=/&path=/api'],
     ['everything below a folder', 'project=app&env=dev&path=/&recursive=true'],
     ['an empty recursive flag', 'project=app&env=dev&recursive'],
@@ -101,6 +104,20 @@ describe('the direct bulk read', () => {
     expect(listenerEntry).toEqual(appEntry);
     expect(listenerEntry.action).toBe('secrets.read');
     expect(JSON.stringify(listenerEntry)).not.toMatch(/root-1|postgres:\/\/db|t-1|ui-1/);
+  });
+
+  it('answers the requests `keybox run` and the SDK make (their client, their encoding)', async () => {
+    const { url } = await t.listen();
+    const client = createKeyboxClient({ addr: url, token: t.token });
+    const before = appFetch.mock.calls.length;
+    const scope = { project: 'app', env: 'dev', paths: ['/', '/api'], recursive: false };
+    const first = await client.bulkRead(scope);
+    expect(first.notModified).toBe(false);
+    const again = await client.bulkRead(scope, { etag: first.etag });
+    expect(again.notModified).toBe(true);
+    const recursive = await client.bulkRead({ ...scope, paths: ['/'], recursive: true });
+    expect(recursive.notModified === false && recursive.data.folders.map((f) => f.path)).toEqual(['/', '/api', '/web']);
+    expect(appFetch.mock.calls.length, 'answered by the app, not directly').toBe(before);
   });
 
   it('answers 304 for a matching If-None-Match, as the app does', async () => {

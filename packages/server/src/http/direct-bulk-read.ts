@@ -55,11 +55,17 @@ export interface DirectBulkReadDeps {
 
 export type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
-// The host and request-target forms @hono/node-server passes through unchanged (its own checks, kept in step):
-// for any other the app decides (a 400, or a normalised URL).
-const PLAIN_HOST = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/;
-const PLAIN_TARGET = /^\/[!#$&-;=?-[\]_a-z~]*$/;
+// Host and request-target forms that @hono/node-server takes as they are (its URL check would change nothing);
+// for any other the app decides (a 400, or a normalised URL). Percent-escapes are kept: clients encode `/` in
+// `path=%2Fbackend`.
+const PLAIN_HOST = /^[a-z0-9._-]+(?::(\d{1,5}))?$/i;
+const PLAIN_TARGET = /^\/(?:[!#$&-;=?-[\]_a-z~]|%[0-9A-Fa-f]{2})*$/;
 const DOT_SEGMENT = /\/\.\.?(?:[/?#]|$)/;
+
+function plainHost(host: string): boolean {
+  const match = PLAIN_HOST.exec(host);
+  return match !== null && (match[1] === undefined || Number(match[1]) <= 65535);
+}
 
 /**
  * Whether a header node:http keeps only the first of (and the app's adapter joins) is repeated: the two would see
@@ -95,7 +101,7 @@ export function directBulkRead(deps: DirectBulkReadDeps, next: Listener): Listen
       req.headers['transfer-encoding'] !== undefined ||
       // What the app's adapter takes as it is; anything else it may normalise or refuse, so it answers.
       host === undefined ||
-      !PLAIN_HOST.test(host) ||
+      !plainHost(host) ||
       !PLAIN_TARGET.test(url) ||
       DOT_SEGMENT.test(url) ||
       repeatsOneOf(req.rawHeaders)
