@@ -153,6 +153,20 @@ export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps
     return row.names;
   }
 
+  /**
+   * What a read of these folders served, for the audit entry. Kept with a kept order (the same array object for
+   * every read of an unchanged scope), so the audit layer can reuse what it derives from it.
+   */
+  const indexes = new WeakMap<readonly ScopeRow[], BulkFolderIndex>();
+  function folderIndex(ordered: readonly ScopeRow[]): BulkFolderIndex {
+    const kept = indexes.get(ordered);
+    if (kept !== undefined) return kept;
+    const folders = ordered.map((r) => ({ path: r.path, revision: r.revision, names: checkedNames(r) }));
+    // Folders written before the names column existed get their names from the bundle, per read (see bulkRead).
+    if (folders.every((f) => f.names !== null)) indexes.set(ordered, folders);
+    return folders;
+  }
+
   /** A row's bundle decrypted, kept with the row while its entry is cached and there is room. */
   function plaintextOf(row: ScopeRow, ref: EnvRef, entry: ScopeEntry): Buffer {
     if (row.bundle === null) return EMPTY_BUNDLE;
@@ -261,7 +275,7 @@ export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps
     options: { ifNoneMatch?: string | undefined; allow?: ((path: string) => boolean) | undefined } = {},
   ): Promise<BulkReadOutcome> {
     const { ordered, etag, entry } = await loadScope(project, env, rawPaths, recursive, options.allow);
-    const folders = ordered.map((r) => ({ path: r.path, revision: r.revision, names: checkedNames(r) }));
+    const folders = folderIndex(ordered);
     // If-None-Match uses the weak comparison (RFC 9110 13.1.2): a proxy that compresses may have added W/.
     const ifNoneMatch = options.ifNoneMatch;
     if (ifNoneMatch !== undefined && ifNoneMatch.split(',').some((t) => t.trim().replace(/^W\//, '') === etag)) {

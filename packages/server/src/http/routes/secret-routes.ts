@@ -103,11 +103,20 @@ function readScope(c: Context<HttpEnv>, q: BulkQuery, action: string) {
  * listener (direct-bulk-read.ts) both record this.
  */
 export function bulkReadDetailsJson(outcome: BulkReadOutcome): string {
-  const folders = outcome.folders.map(
-    (f) => `{"path":${JSON.stringify(f.path)},"revision":${f.revision},"secrets":${f.names ?? '[]'}}`,
-  );
-  return `{"folders":[${folders.join(',')}]${outcome.status === 304 ? ',"notModified":true' : ''}}`;
+  // An unchanged scope serves the same folder index object on every read: the same text (the same string, which
+  // the audit chain's canonical form can then reuse too) until it changes.
+  let kept = detailsOf.get(outcome.folders);
+  if (kept === undefined) {
+    const folders = outcome.folders.map(
+      (f) => `{"path":${JSON.stringify(f.path)},"revision":${f.revision},"secrets":${f.names ?? '[]'}}`,
+    );
+    const json = `{"folders":[${folders.join(',')}]`;
+    kept = { served: `${json}}`, notModified: `${json},"notModified":true}` };
+    detailsOf.set(outcome.folders, kept);
+  }
+  return outcome.status === 304 ? kept.notModified : kept.served;
 }
+const detailsOf = new WeakMap<BulkReadOutcome['folders'], { served: string; notModified: string }>();
 
 export const JSON_UTF8 = 'application/json; charset=utf-8';
 
