@@ -35,6 +35,7 @@ export function auditEntryOf(facts: RequestFacts, outcome: Outcome, details: Rec
     requestId: facts.requestId,
     details,
     detailsJson: outcome === 'success' ? audit.detailsJson : undefined,
+    namesLists: outcome === 'success' ? audit.namesLists : undefined,
   };
 }
 

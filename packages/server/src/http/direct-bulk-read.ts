@@ -11,7 +11,7 @@ import {
   authorizeBulk,
   bulkQuery,
   type BulkQuery,
-  bulkReadDetailsJson,
+  bulkReadAudit,
   bulkScope,
   JSON_UTF8,
 } from './routes/secret-routes.js';
@@ -171,7 +171,7 @@ async function serve(
   const entry = auditEntryOf(
     {
       principal,
-      audit: { action: 'secrets.read', resource, details: {}, detailsJson: bulkReadDetailsJson(outcome) },
+      audit: { action: 'secrets.read', resource, details: {}, ...bulkReadAudit(outcome) },
       clientIp,
       userAgent: (req.headers['user-agent'] ?? '').slice(0, 200),
       requestId,

@@ -7,6 +7,7 @@ import type { SqlDialect } from '../store/migrations.js';
 import type { GroupCommit } from '../store/open-sqlite-store.js';
 import { prepared } from '../store/prepared.js';
 import { chainMac, genesisMac, toRow, type AuditFields } from './audit-chain.js';
+import { expandNames, type NamesList } from './audit-names.js';
 
 const HEAD_WRITE_SPACING_MS = 20;
 
@@ -29,6 +30,8 @@ export interface AuditEntry {
   details?: Record<string, unknown> | undefined;
   /** The details as JSON text already (a bulk read builds its own from stored JSON); wins over `details`. */
   detailsJson?: string | undefined;
+  /** Name lists the details refer to by hash (see audit-names.ts): stored with the entry if not there yet. */
+  namesLists?: readonly NamesList[] | undefined;
 }
 
 export type AuditRecord = AuditFields & { mac: string };
@@ -92,6 +95,12 @@ export function createAuditLog({
     );
     return prepared(db.insertInto('audit_log').values(Array.from({ length: rows }, () => row)));
   };
+  const insertNames = prepared(
+    db
+      .insertInto('audit_names')
+      .values({ hash: '', names: '' })
+      .onConflict((oc) => oc.column('hash').doNothing()),
+  );
   const insertRows = (rows: number) => {
     let query = inserts.get(rows);
     if (query === undefined) {
@@ -128,6 +137,10 @@ export function createAuditLog({
       records.push({ ...fields, mac });
     }
     if (records.length === 0) return records;
+    // Each list the group refers to, unless stored already (by an earlier read, or another server).
+    const lists = new Map<string, string>();
+    for (const entry of entries) for (const list of entry.namesLists ?? []) lists.set(list.hash, list.names);
+    for (const [hash, names] of lists) await trx.executeQuery(insertNames(hash, names));
     // Multi-row inserts for the whole group, compiled once per row count.
     for (let at = 0; at < records.length; at += INSERT_ROWS_MAX) {
       const chunk = records.slice(at, at + INSERT_ROWS_MAX);
@@ -186,13 +199,21 @@ export function createAuditLog({
     }
   }
 
-  /** Streams committed entries, in the order they were committed (the chain's order). */
-  function streamed(records: readonly AuditRecord[]): void {
+  /**
+   * Streams committed entries, in the order they were committed (the chain's order), with the name lists they
+   * refer to written out (`entries`, when given, hold them).
+   */
+  function streamed(records: readonly AuditRecord[], entries?: readonly AuditEntry[]): void {
     if (sink === undefined) return;
+    const lists = new Map<string, string>();
+    for (const entry of entries ?? []) for (const list of entry.namesLists ?? []) lists.set(list.hash, list.names);
     // The entries are committed: a failing stream (a full disk, a closed pipe) is reported, never turned into a
     // failed request whose change did happen.
     try {
-      for (const r of records) sink(`${JSON.stringify({ ...r, details: JSON.parse(r.details) as unknown })}\n`);
+      for (const r of records) {
+        const details = expandNames(JSON.parse(r.details) as unknown, (hash) => lists.get(hash));
+        sink(`${JSON.stringify({ ...r, details })}\n`);
+      }
     } catch (error) {
       onSinkError?.(error);
     }
@@ -226,7 +247,10 @@ export function createAuditLog({
           );
           // Streamed now, in commit order (a write committing during the sync streams after these). Nobody is
           // answered, and the head does not move, before the group is on disk; the next group commits meanwhile.
-          streamed(records);
+          streamed(
+            records,
+            batch.map((b) => b.entry),
+          );
           const done = durable.then(
             () => {
               anchored(records);

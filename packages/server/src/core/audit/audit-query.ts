@@ -1,5 +1,6 @@
 import type { Db } from '../store/database.js';
 import { fromRow, type AuditFields } from './audit-chain.js';
+import { expandNames, referencedHashes } from './audit-names.js';
 
 export interface AuditFilter {
   actor?: string | undefined;
@@ -50,5 +51,19 @@ export async function listAudit(db: Db, filter: AuditFilter): Promise<AuditListE
   if (filter.until !== undefined) query = query.where('time', '<=', filter.until);
   if (filter.before !== undefined) query = query.where('seq', '<', filter.before);
   const rows = await query.execute();
-  return rows.map((r) => ({ ...fromRow(r), details: JSON.parse(r.details) as unknown }));
+  // The name lists bulk reads refer to by hash, written out (see audit-names.ts).
+  const hashes = [...new Set(rows.flatMap((r) => referencedHashes(r.details)))];
+  const lists = new Map<string, string>();
+  for (let at = 0; at < hashes.length; at += 500) {
+    const found = await db
+      .selectFrom('audit_names')
+      .select(['hash', 'names'])
+      .where('hash', 'in', hashes.slice(at, at + 500))
+      .execute();
+    for (const f of found) lists.set(f.hash, f.names);
+  }
+  return rows.map((r) => ({
+    ...fromRow(r),
+    details: expandNames(JSON.parse(r.details) as unknown, (hash) => lists.get(hash)),
+  }));
 }

@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { Db } from '../store/database.js';
 import { chainMac, fromRow, genesisMac, sameMac } from './audit-chain.js';
+import { hashNames, referencedHashes } from './audit-names.js';
 import { readHead, type AuditHead } from './audit-log.js';
 
 export interface VerifyResult {
@@ -29,6 +30,8 @@ export async function verifyAuditChain(
   // Only the macs the anchors point at are kept, so a long log verifies in constant memory.
   const wanted = new Set(anchors.flatMap(([, a]) => (a === undefined ? [] : [a.seq])));
   const macs = new Map<number, string>();
+  /** Name lists referred to, with the first entry that does. */
+  const lists = new Map<string, number>();
   let expectedSeq = 1;
   let previous = genesisMac(key);
   let count = 0;
@@ -55,11 +58,30 @@ export async function verifyAuditChain(
         brokenAt = row.seq;
       }
       if (wanted.has(row.seq)) macs.set(row.seq, row.mac);
+      for (const hash of referencedHashes(row.details)) if (!lists.has(hash)) lists.set(hash, row.seq);
       previous = row.mac;
       expectedSeq = row.seq + 1;
     }
     if (rows.length < page) break;
     after = rows[rows.length - 1]?.seq ?? after;
+  }
+  // Every name list an entry refers to must be there, and be what its hash says.
+  const hashes = [...lists.keys()];
+  for (let at = 0; at < hashes.length; at += 500) {
+    const chunk = hashes.slice(at, at + 500);
+    const found = new Map(
+      (await db.selectFrom('audit_names').select(['hash', 'names']).where('hash', 'in', chunk).execute()).map((f) => [
+        f.hash,
+        f.names,
+      ]),
+    );
+    for (const hash of chunk) {
+      const names = found.get(hash);
+      const problem = names === undefined ? 'is missing' : hashNames(names) !== hash ? 'was altered' : undefined;
+      if (problem !== undefined) {
+        problems.push(`entry ${lists.get(hash) ?? '?'} refers to a names list (sha256 ${hash}) that ${problem}`);
+      }
+    }
   }
   const lastSeq = expectedSeq - 1;
   const head: AuditHead = { seq: lastSeq, mac: lastSeq === 0 ? genesisMac(key) : previous };

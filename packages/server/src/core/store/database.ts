@@ -188,6 +188,16 @@ export interface AuditLogTable {
   mac: string;
 }
 
+/**
+ * The names and versions a bulk read served (JSON `[[name, version], …]`), stored once per distinct list and named
+ * in audit entries by its SHA-256: a read of a 200-secret folder records ~60 bytes instead of ~4 KB. Append-only;
+ * `verify` checks every referenced list against its hash.
+ */
+export interface AuditNamesTable {
+  hash: string;
+  names: string;
+}
+
 export interface AuditHeadTable {
   id: number;
   seq: number;
@@ -219,6 +229,7 @@ export interface Database {
   policy_attachments: PolicyAttachmentsTable;
   audit_log: AuditLogTable;
   audit_head: AuditHeadTable;
+  audit_names: AuditNamesTable;
   manifests: ManifestsTable;
 }
 

@@ -237,6 +237,16 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0005-audit-names': {
+      async up(db: Kysely<unknown>) {
+        // The name lists bulk reads served, once each, referenced from audit entries by SHA-256.
+        await db.schema
+          .createTable('audit_names')
+          .addColumn('hash', 'text', (c) => c.primaryKey())
+          .addColumn('names', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

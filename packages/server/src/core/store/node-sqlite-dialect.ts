@@ -42,6 +42,7 @@ const TABLE_AREAS: Record<string, number> = {
   // The audit chain is appended on every request and never read through a cache.
   audit_log: 0,
   audit_head: 0,
+  audit_names: 0,
 };
 
 /** What a statement does to what the read caches hold: which areas it writes (0: none), or a transaction edge. */

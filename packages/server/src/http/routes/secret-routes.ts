@@ -8,6 +8,7 @@ import { decide, mayReachBelow } from '../../core/policy/policy-engine.js';
 import type { Capability } from '../../core/policy/policy-rules.js';
 import type { ChangeFeed } from '../../core/secrets/change-feed.js';
 import type { BulkReadOutcome, SecretService, Scope } from '../../core/secrets/secret-service.js';
+import { namesList, namesRef, type NamesList } from '../../core/audit/audit-names.js';
 import { auditAs, txAudit } from '../audit-middleware.js';
 import { authorizePrincipal } from '../authorize.js';
 import type { HttpEnv } from '../http-env.js';
@@ -97,26 +98,36 @@ function readScope(c: Context<HttpEnv>, q: BulkQuery, action: string) {
 }
 
 /**
- * What a bulk read records in the audit log: every folder served with its revision, names and versions, never a
- * value. Built as JSON text from each folder's stored names index (JSON written by the store) without parsing it:
- * at 200 secrets, parsing and re-serialising them was the largest cost of the audit entry. The route and the direct
- * listener (direct-bulk-read.ts) both record this.
+ * What a bulk read records in the audit log: every folder served with its revision and its names and versions,
+ * never a value. The names list is the folder's stored index (JSON written by the store), referenced by hash and
+ * stored once (core/audit/audit-names.ts): at 200 secrets, writing and hashing the whole list into every entry was
+ * the largest cost of the read. The route and the direct listener (direct-bulk-read.ts) both record this.
  */
-export function bulkReadDetailsJson(outcome: BulkReadOutcome): string {
+export function bulkReadAudit(outcome: BulkReadOutcome): { detailsJson: string; namesLists: NamesList[] } {
   // An unchanged scope serves the same folder index object on every read: the same text (the same string, which
   // the audit chain's canonical form can then reuse too) until it changes.
-  let kept = detailsOf.get(outcome.folders);
+  let kept = auditOf.get(outcome.folders);
   if (kept === undefined) {
-    const folders = outcome.folders.map(
-      (f) => `{"path":${JSON.stringify(f.path)},"revision":${f.revision},"secrets":${f.names ?? '[]'}}`,
-    );
+    const namesLists: NamesList[] = [];
+    const folders = outcome.folders.map((f) => {
+      let secrets = '[]';
+      if (f.names !== null) {
+        const list = namesList(f.names);
+        namesLists.push(list);
+        secrets = namesRef(list.hash);
+      }
+      return `{"path":${JSON.stringify(f.path)},"revision":${f.revision},"secrets":${secrets}}`;
+    });
     const json = `{"folders":[${folders.join(',')}]`;
-    kept = { served: `${json}}`, notModified: `${json},"notModified":true}` };
-    detailsOf.set(outcome.folders, kept);
+    kept = { served: `${json}}`, notModified: `${json},"notModified":true}`, namesLists };
+    auditOf.set(outcome.folders, kept);
   }
-  return outcome.status === 304 ? kept.notModified : kept.served;
+  return { detailsJson: outcome.status === 304 ? kept.notModified : kept.served, namesLists: kept.namesLists };
 }
-const detailsOf = new WeakMap<BulkReadOutcome['folders'], { served: string; notModified: string }>();
+const auditOf = new WeakMap<
+  BulkReadOutcome['folders'],
+  { served: string; notModified: string; namesLists: NamesList[] }
+>();
 
 export const JSON_UTF8 = 'application/json; charset=utf-8';
 
@@ -175,7 +186,7 @@ export function bulkReadRoute({ secrets, changes }: Pick<SecretRouteDeps, 'secre
       ifNoneMatch: c.req.header('if-none-match'),
       allow,
     });
-    c.get('audit').detailsJson = bulkReadDetailsJson(outcome);
+    Object.assign(c.get('audit'), bulkReadAudit(outcome));
     c.header('etag', outcome.etag);
     c.header('cache-control', 'no-store');
     if (outcome.status === 304) return c.body(null, 304);

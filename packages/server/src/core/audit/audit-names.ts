@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+
+/*
+ * A bulk read records every name and version it served (PRODUCT.md: "what (names, version)"). The same folder
+ * revision is read again and again, so its list is stored once in `audit_names`, keyed by its SHA-256, and the
+ * entry holds `"secrets": {"sha256": "…"}` instead: the entry's mac covers the hash, the hash covers the list, so the
+ * record stays tamper-evident (`verify` checks every referenced list). Listing and streaming put the list back.
+ */
+
+export interface NamesList {
+  /** SHA-256 of `names`, base64url. */
+  hash: string;
+  /** JSON `[[name, version], …]` as the store wrote it. */
+  names: string;
+}
+
+export function namesList(names: string): NamesList {
+  return { hash: hashNames(names), names };
+}
+
+export function hashNames(names: string): string {
+  return createHash('sha256').update(names).digest('base64url');
+}
+
+/** What stands in an entry for a list. */
+export function namesRef(hash: string): string {
+  return `{"sha256":${JSON.stringify(hash)}}`;
+}
+
+const REF_MARK = '{"sha256":"';
+
+/** The hashes an entry's stored details refer to (none for most entries, found without parsing). */
+export function referencedHashes(details: string): string[] {
+  if (!details.includes(REF_MARK)) return [];
+  const hashes: string[] = [];
+  for (const folder of foldersOf(JSON.parse(details) as unknown)) {
+    const ref = folder['secrets'];
+    if (isRef(ref)) hashes.push(ref.sha256);
+  }
+  return hashes;
+}
+
+/**
+ * The details with every referenced list put back (`secrets: [[name, version], …]`); a list that cannot be found
+ * stays a reference, marked `missing`.
+ */
+export function expandNames(details: unknown, lookup: (hash: string) => string | undefined): unknown {
+  for (const folder of foldersOf(details)) {
+    const ref = folder['secrets'];
+    if (!isRef(ref)) continue;
+    const names = lookup(ref.sha256);
+    folder['secrets'] = names === undefined ? { sha256: ref.sha256, missing: true } : (JSON.parse(names) as unknown);
+  }
+  return details;
+}
+
+function foldersOf(details: unknown): Record<string, unknown>[] {
+  if (typeof details !== 'object' || details === null) return [];
+  const folders = (details as { folders?: unknown }).folders;
+  return Array.isArray(folders)
+    ? folders.filter((f): f is Record<string, unknown> => typeof f === 'object' && f !== null)
+    : [];
+}
+
+function isRef(value: unknown): value is { sha256: string } {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    typeof (value as { sha256?: unknown }).sha256 === 'string'
+  );
+}
