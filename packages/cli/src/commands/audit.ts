@@ -54,8 +54,12 @@ const specs = {
 
 function summary(entry: Entry): string {
   const d = entry.details;
-  const folders = d['folders'] as { path: string; secrets: unknown[] }[] | undefined;
-  if (folders !== undefined) return folders.map((f) => `${f.path} (${f.secrets.length})`).join(' ');
+  const folders = d['folders'] as { path: string; secrets: unknown }[] | undefined;
+  if (folders !== undefined) {
+    // A names list the server could not write out stays a reference (missing or altered: see `audit verify`).
+    const count = (secrets: unknown) => (Array.isArray(secrets) ? String(secrets.length) : 'names list unavailable');
+    return folders.map((f) => `${f.path} (${count(f.secrets)})`).join(' ');
+  }
   const secrets = d['secrets'] as unknown[][] | undefined;
   if (secrets !== undefined) return secrets.map((s) => `${String(s[0])}@v${String(s[2])}`).join(' ');
   const reason = d['reason'] ?? d['code'];

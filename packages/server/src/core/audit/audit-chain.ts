@@ -58,7 +58,7 @@ export function toRow(fields: AuditFields, mac: string): AuditLogTable {
 }
 
 export function canonical(e: AuditFields): string {
-  const head = JSON.stringify([
+  return JSON.stringify([
     e.seq,
     e.time,
     e.actor,
@@ -69,33 +69,8 @@ export function canonical(e: AuditFields): string {
     e.resource,
     e.outcome,
     e.requestId,
+    e.details,
   ]);
-  // The same text as JSON.stringify of all eleven: the details string's quoted form is appended to the list.
-  return `${head.slice(0, -1)},${quoted(e.details)}]`;
-}
-
-/*
- * Quoting a bulk read's details (every name and version: ~4 KB at 200 secrets) cost more than the rest of its entry.
- * Reads of an unchanged scope carry the very same details string (http/routes/secret-routes.ts), so long ones are
- * quoted once; the map compares the same string object in constant time.
- */
-const QUOTED_MIN = 1024;
-const QUOTED_CHARS_MAX = 4 * 1024 * 1024;
-const quotedLong = new Map<string, string>();
-let quotedChars = 0;
-function quoted(details: string): string {
-  if (details.length < QUOTED_MIN) return JSON.stringify(details);
-  let kept = quotedLong.get(details);
-  if (kept === undefined) {
-    kept = JSON.stringify(details);
-    if (quotedChars + details.length + kept.length > QUOTED_CHARS_MAX) {
-      quotedLong.clear();
-      quotedChars = 0;
-    }
-    quotedLong.set(details, kept);
-    quotedChars += details.length + kept.length;
-  }
-  return kept;
 }
 
 export function genesisMac(key: KeyObject): string {

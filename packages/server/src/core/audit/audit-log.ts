@@ -95,11 +95,15 @@ export function createAuditLog({
     );
     return prepared(db.insertInto('audit_log').values(Array.from({ length: rows }, () => row)));
   };
+  // Lists this process saw committed need no new insert. A row already there under the same hash is written over:
+  // the hash decides the content, so a row planted in the database ahead of the read is put right, not kept.
+  const storedLists = new Set<string>();
+  const STORED_LISTS_MAX = 10_000;
   const insertNames = prepared(
     db
       .insertInto('audit_names')
       .values({ hash: '', names: '' })
-      .onConflict((oc) => oc.column('hash').doNothing()),
+      .onConflict((oc) => oc.column('hash').doUpdateSet({ names: (eb) => eb.ref('excluded.names') })),
   );
   const insertRows = (rows: number) => {
     let query = inserts.get(rows);
@@ -139,7 +143,9 @@ export function createAuditLog({
     if (records.length === 0) return records;
     // Each list the group refers to, unless stored already (by an earlier read, or another server).
     const lists = new Map<string, string>();
-    for (const entry of entries) for (const list of entry.namesLists ?? []) lists.set(list.hash, list.names);
+    for (const entry of entries) {
+      for (const list of entry.namesLists ?? []) if (!storedLists.has(list.hash)) lists.set(list.hash, list.names);
+    }
     for (const [hash, names] of lists) await trx.executeQuery(insertNames(hash, names));
     // Multi-row inserts for the whole group, compiled once per row count.
     for (let at = 0; at < records.length; at += INSERT_ROWS_MAX) {
@@ -251,6 +257,8 @@ export function createAuditLog({
             records,
             batch.map((b) => b.entry),
           );
+          if (storedLists.size > STORED_LISTS_MAX) storedLists.clear();
+          for (const b of batch) for (const list of b.entry.namesLists ?? []) storedLists.add(list.hash);
           const done = durable.then(
             () => {
               anchored(records);

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../../http/app.js';
+import { hashNames } from './audit-names.js';
 import { createServices } from '../../services.js';
 import { createTestApp, type TestApp } from '../../test-support/test-app.js';
 
@@ -88,10 +89,38 @@ describe('name lists in the audit log', () => {
       expect.stringMatching(`entry ${row?.seq} refers to a names list .* was altered`),
     );
 
+    const [altered] = await t.services.audit.listAudit({ action: 'secrets.read', limit: 1 });
+    expect(altered?.details).toMatchObject({ folders: [{ secrets: { altered: true } }] });
+
     await sql`delete from audit_names`.execute(t.store.db);
     result = await t.services.audit.verifyAudit();
     expect(result.problems).toContainEqual(expect.stringMatching(/refers to a names list .* is missing/));
     const [entry] = await t.services.audit.listAudit({ action: 'secrets.read', limit: 1 });
     expect(entry?.details).toMatchObject({ folders: [{ secrets: { missing: true } }] });
+  });
+
+  it('puts the true list over one planted in the database before the read that needs it', async () => {
+    await t.services.secrets.applyChanges(
+      { project: 'app', env: 'dev', path: '/api' },
+      [{ name: 'SECRET_1', value: 'changed' }],
+      { actor: 't' },
+    );
+    const next = JSON.stringify(listed.map(([name]) => [name, name === 'SECRET_1' ? 2 : 1]));
+    await sql`insert into audit_names (hash, names) values (${hashNames(next)}, '[["FAKE",1]]')`.execute(t.store.db);
+    expect((await t.call('GET', read)).status).toBe(200);
+    const [entry] = await t.services.audit.listAudit({ action: 'secrets.read', limit: 1 });
+    expect(entry?.details).toEqual({ folders: [{ path: '/api', revision: 2, secrets: JSON.parse(next) as unknown }] });
+    expect((await t.services.audit.verifyAudit()).ok).toBe(true);
+  });
+
+  it('reports an entry cut short as broken, and still lists it', async () => {
+    await t.call('GET', read);
+    const [row] = await stored();
+    await sql`update audit_log set details = substr(details, 1, 63) where seq = ${row?.seq}`.execute(t.store.db);
+    const result = await t.services.audit.verifyAudit();
+    expect(result.ok).toBe(false);
+    expect(result.problems).toContainEqual(expect.stringMatching(`entry ${row?.seq} does not match the chain`));
+    const [entry] = await t.services.audit.listAudit({ action: 'secrets.read', limit: 1 });
+    expect(entry?.details).toEqual({ unreadable: true });
   });
 });

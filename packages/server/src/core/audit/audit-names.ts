@@ -27,31 +27,43 @@ export function namesRef(hash: string): string {
   return `{"sha256":${JSON.stringify(hash)}}`;
 }
 
-const REF_MARK = '{"sha256":"';
-
-/** The hashes an entry's stored details refer to (none for most entries, found without parsing). */
+/** The hashes an entry's stored details refer to; none for most entries (found without parsing), or unreadable. */
 export function referencedHashes(details: string): string[] {
-  if (!details.includes(REF_MARK)) return [];
-  const hashes: string[] = [];
-  for (const folder of foldersOf(JSON.parse(details) as unknown)) {
-    const ref = folder['secrets'];
-    if (isRef(ref)) hashes.push(ref.sha256);
+  if (!details.includes('"sha256"')) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(details);
+  } catch {
+    return []; // an edited entry: its mac says so
   }
-  return hashes;
+  return foldersOf(parsed).flatMap((folder) => (isRef(folder['secrets']) ? [folder['secrets'].sha256] : []));
 }
 
 /**
- * The details with every referenced list put back (`secrets: [[name, version], …]`); a list that cannot be found
- * stays a reference, marked `missing`.
+ * The details with every referenced list put back (`secrets: [[name, version], …]`). A list that cannot be found
+ * stays a reference marked `missing`; one that does not match its hash (edited in the database), `altered`.
  */
 export function expandNames(details: unknown, lookup: (hash: string) => string | undefined): unknown {
   for (const folder of foldersOf(details)) {
     const ref = folder['secrets'];
     if (!isRef(ref)) continue;
     const names = lookup(ref.sha256);
-    folder['secrets'] = names === undefined ? { sha256: ref.sha256, missing: true } : (JSON.parse(names) as unknown);
+    folder['secrets'] =
+      names === undefined
+        ? { sha256: ref.sha256, missing: true }
+        : (parseList(names, ref.sha256) ?? { sha256: ref.sha256, altered: true });
   }
   return details;
+}
+
+function parseList(names: string, hash: string): unknown[] | undefined {
+  if (hashNames(names) !== hash) return undefined;
+  try {
+    const list = JSON.parse(names) as unknown;
+    return Array.isArray(list) ? list : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function foldersOf(details: unknown): Record<string, unknown>[] {

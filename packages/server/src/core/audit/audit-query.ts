@@ -62,8 +62,14 @@ export async function listAudit(db: Db, filter: AuditFilter): Promise<AuditListE
       .execute();
     for (const f of found) lists.set(f.hash, f.names);
   }
-  return rows.map((r) => ({
-    ...fromRow(r),
-    details: expandNames(JSON.parse(r.details) as unknown, (hash) => lists.get(hash)),
-  }));
+  return rows.map((r) => ({ ...fromRow(r), details: expandNames(parseDetails(r.details), (hash) => lists.get(hash)) }));
+}
+
+/** Stored details as JSON; text edited into something else is listed as such (verify reports the entry). */
+function parseDetails(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return { unreadable: true };
+  }
 }

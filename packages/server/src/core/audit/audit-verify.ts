@@ -27,7 +27,7 @@ export async function verifyAuditChain(
     ['the head file', options.headFile === undefined ? undefined : readHead(options.headFile)],
     ['the expected head', options.expect],
   ];
-  // Only the macs the anchors point at are kept, so a long log verifies in constant memory.
+  // Only the macs the anchors point at are kept (and one hash per distinct names list), so memory stays small.
   const wanted = new Set(anchors.flatMap(([, a]) => (a === undefined ? [] : [a.seq])));
   const macs = new Map<number, string>();
   /** Name lists referred to, with the first entry that does. */
