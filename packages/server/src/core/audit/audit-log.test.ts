@@ -13,17 +13,23 @@ let log: ReturnType<typeof createAuditLog>;
 const key = createSecretKey(randomBytes(32));
 const headFile = () => join(temp.dataDir, 'audit.head');
 
-beforeEach(async () => {
-  temp = await openTempStore();
-  lines = [];
-  log = createAuditLog({
+/** The log under test, on the temp store, streaming into `lines`. */
+function openLog(options: Partial<Parameters<typeof createAuditLog>[0]> = {}) {
+  return createAuditLog({
     db: temp.db,
     dialect: 'sqlite',
     key,
     clock: createTestClock(),
     headFile: headFile(),
     sink: (line) => lines.push(line),
+    ...options,
   });
+}
+
+beforeEach(async () => {
+  temp = await openTempStore();
+  lines = [];
+  log = openLog();
 });
 afterEach(async () => {
   await temp.close();
@@ -70,12 +76,7 @@ describe('append', () => {
 
   it('still answers for a committed entry when the sink fails, and says so', async () => {
     const errors: unknown[] = [];
-    const failing = createAuditLog({
-      db: temp.db,
-      dialect: 'sqlite',
-      key,
-      clock: createTestClock(),
-      headFile: headFile(),
+    const failing = openLog({
       sink: () => {
         throw new Error('ENOSPC');
       },
@@ -125,13 +126,7 @@ describe('with the store group commit (synced after commit)', () => {
   it('answers a read only once its group is on disk, streams in chain order, and moves the head only then', async () => {
     let releaseSync = () => undefined as void;
     const held = new Promise<void>((resolve) => (releaseSync = resolve));
-    const slow = createAuditLog({
-      db: temp.db,
-      dialect: 'sqlite',
-      key,
-      clock: createTestClock(),
-      headFile: headFile(),
-      sink: (line) => lines.push(line),
+    const slow = openLog({
       groupCommit: async (work) => {
         const { result, durable } = await temp.store.groupCommit(work);
         return { result, durable: durable.then(() => held) };
