@@ -88,7 +88,7 @@ export async function startServer(config: ServerConfig, io: ServerIo): Promise<R
           details,
         },
       ]);
-      return () => services.auditLog.published(records);
+      return (durable) => services.auditLog.publishedWhen(records, durable);
     };
     const created = await services.tokens.create(
       { name: 'admin', createdBy: 'init', policies: ['admin'] },

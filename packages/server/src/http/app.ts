@@ -45,7 +45,7 @@ export interface AppDeps {
   identities: IdentityService;
   users: UserService;
   policies: PolicyService;
-  auditLog: Pick<AuditLog, 'append' | 'appendIn' | 'published'>;
+  auditLog: Pick<AuditLog, 'append' | 'appendIn' | 'publishedWhen'>;
   audit: AuditRouteDeps;
   manifests: ManifestService;
   /** What `/api/secrets/status` answers. */

@@ -59,7 +59,7 @@ export const AUDIT_FAILED_MESSAGE = 'the request could not be recorded in the au
  * the entry to be committed. If the entry cannot be stored, the client gets a 500 instead of the response: the log
  * fails closed.
  */
-export function auditMiddleware(auditLog: Pick<AuditLog, 'append' | 'published'>): MiddlewareHandler<HttpEnv> {
+export function auditMiddleware(auditLog: Pick<AuditLog, 'append'>): MiddlewareHandler<HttpEnv> {
   return async (c, next) => {
     c.set('audit', { action: `${c.req.method} ${c.req.path}`, resource: c.req.path, details: {} });
     await next();
@@ -91,13 +91,13 @@ export function auditMiddleware(auditLog: Pick<AuditLog, 'append' | 'published'>
 }
 
 /** An audit hook for a service call: the entry joins the change's transaction and is streamed after the commit. */
-export function txAudit(c: Context<HttpEnv>, auditLog: Pick<AuditLog, 'appendIn' | 'published'>): TxAudit {
+export function txAudit(c: Context<HttpEnv>, auditLog: Pick<AuditLog, 'appendIn' | 'publishedWhen'>): TxAudit {
   return async (trx, details) => {
     const audit = c.get('audit');
     const records = await auditLog.appendIn(trx, [entryFor(c, 'success', { ...audit.details, ...details })]);
-    return () => {
+    return (durable) => {
       audit.recorded = true;
-      auditLog.published(records);
+      auditLog.publishedWhen(records, durable);
     };
   };
 }

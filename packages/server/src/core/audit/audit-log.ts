@@ -190,10 +190,19 @@ export function createAuditLog({
     while (headWriter !== undefined) await headWriter;
   }
 
-  /** After a commit that is on disk (a write's, with synchronous=FULL): stream the entries, move the head. */
+  /** After a commit that is on disk: stream the entries, move the head. */
   function published(records: readonly AuditRecord[]): void {
     streamed(records);
     anchored(records);
+  }
+
+  /** After a commit: stream the entries now (commit order), move the head once `durable` says they are on disk. */
+  function publishedWhen(records: readonly AuditRecord[], durable: Promise<void>): void {
+    streamed(records);
+    durable.then(
+      () => anchored(records),
+      () => undefined, // the caller fails; the head stays where the disk is
+    );
   }
 
   /** Moves the external head forward: only to entries that are on disk, or a crash could leave it past the chain. */
@@ -300,7 +309,7 @@ export function createAuditLog({
     });
   }
 
-  return { append, appendIn, published, settled, headWritten, genesis };
+  return { append, appendIn, published, publishedWhen, settled, headWritten, genesis };
 }
 
 export type AuditLog = ReturnType<typeof createAuditLog>;

@@ -1,4 +1,5 @@
 import type { Db } from '../store/database.js';
+import { durableCommitOf, type GroupCommit } from '../store/open-sqlite-store.js';
 
 /**
  * Called by a service inside the transaction of a change, with the change's details (names, versions, never
@@ -7,26 +8,36 @@ import type { Db } from '../store/database.js';
  */
 export type TxAudit = (trx: Db, details?: Record<string, unknown>) => Promise<AfterCommit | void>;
 
-/** Run once the transaction has committed (e.g. streaming the entry to the SIEM file). */
-export type AfterCommit = () => void;
+/**
+ * Run once the transaction has committed, with a promise of it being on disk (the audit log streams the entries at
+ * once, in commit order, and moves its head file only once they are durable).
+ */
+export type AfterCommit = (durable: Promise<void>) => void;
 
-/** Runs `work` in a transaction and records it with `audit` (if given) before the commit. */
-export function audited<T>(
+/**
+ * Runs `work` in one transaction and records it with `audit` (if given) before the commit. Resolves once the
+ * change is on disk: with the store's durable commit (registered for `db`, see store/open-sqlite-store.ts) the disk
+ * sync runs off the event loop after the connection is released, so concurrent writers share syncs.
+ */
+export async function audited<T>(
   db: Db,
   audit: TxAudit | undefined,
   work: (trx: Db) => Promise<T>,
   details?: (result: T) => Record<string, unknown>,
 ): Promise<T> {
-  let after: AfterCommit | void = undefined;
-  return db
-    .transaction()
-    .execute(async (trx) => {
-      const result = await work(trx);
-      if (audit !== undefined) after = await audit(trx, details?.(result));
-      return result;
-    })
-    .then((result) => {
-      after?.();
-      return result;
-    });
+  const hook: { after?: AfterCommit | void } = {};
+  const commit = durableCommitOf(db) ?? plainCommit(db);
+  const { result, durable } = await commit(async (trx) => {
+    const done = await work(trx);
+    if (audit !== undefined) hook.after = await audit(trx, details?.(done));
+    return done;
+  });
+  hook.after?.(durable);
+  await durable;
+  return result;
+}
+
+/** A transaction that is durable when it commits (synchronous=FULL). */
+function plainCommit(db: Db): GroupCommit {
+  return async (work) => ({ result: await db.transaction().execute(work), durable: Promise.resolve() });
 }

@@ -7,6 +7,13 @@ import { adaptNodeSqlite, NodeSqliteDialect, openNodeSqlite, type StoreChanges }
 
 export const SQLITE_FILE = 'keybox.db';
 
+/** The durable commit of each open store's Kysely instance, for `audited` (core/audit/tx-audit.ts). */
+const durableCommits = new WeakMap<object, GroupCommit>();
+
+export function durableCommitOf(db: object): GroupCommit | undefined {
+  return durableCommits.get(db);
+}
+
 export type GroupCommit = <T>(
   work: (trx: Kysely<Database>) => Promise<T>,
 ) => Promise<{ result: T; durable: Promise<void> }>;
@@ -50,12 +57,14 @@ export async function openSqliteStore(dataDir: string, options: OpenStoreOptions
   await migrateToLatest(db, 'sqlite');
   // The WAL sits next to the file SQLite actually opened (a symlinked keybox.db puts it beside the target).
   const wal = walSyncer(`${raw.location() ?? realpathSync(file)}-wal`, options.onDurabilityLost);
+  const durable: GroupCommit = (work) => groupCommit(db, wal, work);
+  durableCommits.set(db, durable);
   return {
     db,
     dialect: 'sqlite',
     created,
     changes: adapted.changes,
-    groupCommit: (work) => groupCommit(db, wal, work),
+    groupCommit: durable,
     async close() {
       await db.destroy();
       wal.close();

@@ -16,7 +16,7 @@ export interface AccessRouteDeps {
   users: UserService;
   tokens: TokenService;
   policies: PolicyService;
-  auditLog: Pick<AuditLog, 'appendIn' | 'published'>;
+  auditLog: Pick<AuditLog, 'appendIn' | 'publishedWhen'>;
 }
 
 const seconds = z.number().int().positive();

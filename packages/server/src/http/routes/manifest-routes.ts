@@ -16,7 +16,7 @@ export function manifestRoutes({
   auditLog,
 }: {
   manifests: ManifestService;
-  auditLog: Pick<AuditLog, 'appendIn' | 'published'>;
+  auditLog: Pick<AuditLog, 'appendIn' | 'publishedWhen'>;
 }) {
   const app = new Hono<HttpEnv>();
 

@@ -23,7 +23,7 @@ export function projectRoutes({
   auditLog,
 }: {
   projects: ProjectService;
-  auditLog: Pick<AuditLog, 'appendIn' | 'published'>;
+  auditLog: Pick<AuditLog, 'appendIn' | 'publishedWhen'>;
 }) {
   const app = new Hono<HttpEnv>();
 

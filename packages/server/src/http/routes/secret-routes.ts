@@ -47,7 +47,7 @@ const folderRollbackBody = z
 
 export interface SecretRouteDeps {
   secrets: SecretService;
-  auditLog: Pick<AuditLog, 'appendIn' | 'published'>;
+  auditLog: Pick<AuditLog, 'appendIn' | 'publishedWhen'>;
 }
 
 /** The scope of a route under /projects/:project/environments/:env, checked against the caller's policies. */

@@ -1,0 +1,66 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openTempStore } from '../../test-support/temp-store.js';
+import { audited } from './tx-audit.js';
+
+/*
+ * A change is committed, then synced to disk off the event loop (store/open-sqlite-store.ts): whoever awaits it
+ * must not go on (answer a client) before the sync is done, and the audit hook hears of both moments.
+ */
+
+let temp: Awaited<ReturnType<typeof openTempStore>>;
+beforeEach(async () => {
+  temp = await openTempStore();
+});
+afterEach(async () => {
+  await temp.close();
+});
+
+const now = () => new Date().toISOString();
+
+describe('audited', () => {
+  it('resolves only once the change is on disk, and tells the hook when it is', async () => {
+    let synced = false;
+    let told: Promise<void> | undefined;
+    const result = await audited(
+      temp.db,
+      () =>
+        Promise.resolve((durable: Promise<void>) => {
+          told = durable;
+          void durable.then(() => (synced = true));
+        }),
+      async (trx) => {
+        await trx
+          .insertInto('projects')
+          .values({ id: 'p', slug: 'p', name: 'p', created_at: now(), updated_at: now() })
+          .execute();
+        return 'done';
+      },
+    );
+    expect(result).toBe('done');
+    expect(told).toBeInstanceOf(Promise);
+    expect(synced).toBe(true);
+    expect(await temp.db.selectFrom('projects').select('slug').execute()).toEqual([{ slug: 'p' }]);
+  });
+
+  it('commits nothing and tells the hook nothing when the work fails', async () => {
+    let told = false;
+    await expect(
+      audited(
+        temp.db,
+        () =>
+          Promise.resolve(() => {
+            told = true;
+          }),
+        async (trx) => {
+          await trx
+            .insertInto('projects')
+            .values({ id: 'p', slug: 'p', name: 'p', created_at: now(), updated_at: now() })
+            .execute();
+          throw new Error('no');
+        },
+      ),
+    ).rejects.toThrow('no');
+    expect(told).toBe(false);
+    expect(await temp.db.selectFrom('projects').selectAll().execute()).toEqual([]);
+  });
+});
