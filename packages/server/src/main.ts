@@ -88,7 +88,7 @@ export async function startServer(config: ServerConfig, io: ServerIo): Promise<R
           details,
         },
       ]);
-      return (durable) => services.auditLog.publishedWhen(records, durable);
+      return (durable) => void services.auditLog.publishedWhen(records, durable).catch(() => undefined);
     };
     const created = await services.tokens.create(
       { name: 'admin', createdBy: 'init', policies: ['admin'] },

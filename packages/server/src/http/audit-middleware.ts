@@ -97,7 +97,8 @@ export function txAudit(c: Context<HttpEnv>, auditLog: Pick<AuditLog, 'appendIn'
     const records = await auditLog.appendIn(trx, [entryFor(c, 'success', { ...audit.details, ...details })]);
     return (durable) => {
       audit.recorded = true;
-      auditLog.publishedWhen(records, durable);
+      // The caller awaits `durable` itself and fails if it fails.
+      auditLog.publishedWhen(records, durable).catch(() => undefined);
     };
   };
 }

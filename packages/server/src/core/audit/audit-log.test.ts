@@ -115,7 +115,7 @@ describe('appendIn', () => {
     const records = await temp.db.transaction().execute((trx) => log.appendIn(trx, [entry('w')]));
     expect(lines).toEqual([]);
     expect(readHead(headFile())).toBeUndefined();
-    log.published(records);
+    await log.publishedWhen(records, Promise.resolve());
     await log.headWritten();
     expect(readHead(headFile())).toEqual({ seq: 1, mac: records[0]?.mac });
     expect(lines).toHaveLength(1);
@@ -123,7 +123,7 @@ describe('appendIn', () => {
 });
 
 describe('with the store group commit (synced after commit)', () => {
-  it('answers a read only once its group is on disk, streams in chain order, and moves the head only then', async () => {
+  it('answers a read only once its group is on disk, and streams and anchors entries only then, in order', async () => {
     let releaseSync = () => undefined as void;
     const held = new Promise<void>((resolve) => (releaseSync = resolve));
     const slow = openLog({
@@ -135,15 +135,20 @@ describe('with the store group commit (synced after commit)', () => {
     let answered = false;
     const read = slow.append(entry('read')).then(() => (answered = true));
     await new Promise((resolve) => setTimeout(resolve, 20)); // committed, its sync held back
-    // A write commits (synchronous=FULL) while the read's group waits for its sync.
+    // A write commits (synchronous=FULL: on disk at once) while the read's group waits for its sync.
     const records = await temp.db.transaction().execute((trx) => slow.appendIn(trx, [entry('write')]));
-    slow.published(records);
+    const written = slow.publishedWhen(records, Promise.resolve());
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Neither is streamed nor anchored while the earlier entry is not on disk.
     expect(answered).toBe(false);
-    expect(lines.map((l) => (JSON.parse(l) as { action: string }).action)).toEqual(['read', 'write']);
+    expect(lines).toEqual([]);
+    expect(readHead(headFile())).toBeUndefined();
 
     releaseSync();
     await read;
+    await written;
     await slow.settled();
+    expect(lines.map((l) => (JSON.parse(l) as { action: string }).action)).toEqual(['read', 'write']);
     expect(readHead(headFile())).toMatchObject({ seq: 2 });
     expect((await verifyAuditChain(temp.db, key, { headFile: headFile() })).ok).toBe(true);
   });

@@ -190,18 +190,50 @@ export function createAuditLog({
     while (headWriter !== undefined) await headWriter;
   }
 
-  /** After a commit that is on disk: stream the entries, move the head. */
-  function published(records: readonly AuditRecord[]): void {
-    streamed(records);
-    anchored(records);
+  /*
+   * Committed entries wait here, in sequence order, until they are on disk; then they are streamed and the head
+   * moves, strictly in that order: the stream never holds an entry a power cut could take back (after which the
+   * restarted chain would reuse its number), nor one ahead of an earlier entry still syncing.
+   */
+  const unpublished: {
+    records: readonly AuditRecord[];
+    entries?: readonly AuditEntry[];
+    state: 'syncing' | 'durable' | 'lost';
+  }[] = [];
+
+  function drain(): void {
+    while (unpublished.length > 0 && unpublished[0]?.state !== 'syncing') {
+      const item = unpublished.shift();
+      // A group whose sync failed is committed but not known to be on disk: the server stops (see the store).
+      if (item?.state === 'durable') {
+        streamed(item.records, item.entries);
+        anchored(item.records);
+      }
+    }
   }
 
-  /** After a commit: stream the entries now (commit order), move the head once `durable` says they are on disk. */
-  function publishedWhen(records: readonly AuditRecord[], durable: Promise<void>): void {
-    streamed(records);
-    durable.then(
-      () => anchored(records),
-      () => undefined, // the caller fails; the head stays where the disk is
+  /** After a commit: stream the entries and move the head once `durable` says they are on disk, in order. */
+  function publishedWhen(
+    records: readonly AuditRecord[],
+    durable: Promise<void>,
+    entries?: readonly AuditEntry[],
+  ): Promise<void> {
+    const first = records[0];
+    if (first === undefined) return durable;
+    const item: (typeof unpublished)[number] = { records, entries, state: 'syncing' };
+    let at = unpublished.length;
+    while (at > 0 && (unpublished[at - 1]?.records[0]?.seq ?? 0) > first.seq) at -= 1;
+    unpublished.splice(at, 0, item);
+    return durable.then(
+      () => {
+        item.state = 'durable';
+        drain();
+      },
+      (error: unknown) => {
+        item.state = 'lost';
+        drain();
+        throw error;
+      },
     );
   }
 
@@ -260,19 +292,13 @@ export function createAuditLog({
               batch.map((b) => b.entry),
             ),
           );
-          // Streamed now, in commit order (a write committing during the sync streams after these). Nobody is
-          // answered, and the head does not move, before the group is on disk; the next group commits meanwhile.
-          streamed(
-            records,
-            batch.map((b) => b.entry),
-          );
           if (storedLists.size > STORED_LISTS_MAX) storedLists.clear();
           for (const b of batch) for (const list of b.entry.namesLists ?? []) storedLists.add(list.hash);
-          const done = durable.then(
-            () => {
-              anchored(records);
-              batch.forEach((b, i) => b.resolve(records[i] as AuditRecord));
-            },
+          // Nobody is answered, nothing is streamed and the head does not move before the group is on disk; the
+          // next group commits meanwhile.
+          const entries = batch.map((b) => b.entry);
+          const done = publishedWhen(records, durable, entries).then(
+            () => batch.forEach((b, i) => b.resolve(records[i] as AuditRecord)),
             (error: unknown) => {
               for (const b of batch) b.reject(error);
             },
@@ -309,7 +335,7 @@ export function createAuditLog({
     });
   }
 
-  return { append, appendIn, published, publishedWhen, settled, headWritten, genesis };
+  return { append, appendIn, publishedWhen, settled, headWritten, genesis };
 }
 
 export type AuditLog = ReturnType<typeof createAuditLog>;

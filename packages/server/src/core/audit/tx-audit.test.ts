@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openTempStore } from '../../test-support/temp-store.js';
+import { sql } from 'kysely';
+import { openSqliteStore } from '../store/open-sqlite-store.js';
+import { createTempDir, openTempStore } from '../../test-support/temp-store.js';
 import { audited } from './tx-audit.js';
 
 /*
@@ -40,6 +42,39 @@ describe('audited', () => {
     expect(told).toBeInstanceOf(Promise);
     expect(synced).toBe(true);
     expect(await temp.db.selectFrom('projects').select('slug').execute()).toEqual([{ slug: 'p' }]);
+  });
+
+  it('leaves the connection syncing inside every other commit (synchronous=FULL)', async () => {
+    await audited(temp.db, undefined, async (trx) => {
+      await trx
+        .insertInto('projects')
+        .values({ id: 'p', slug: 'p', name: 'p', created_at: now(), updated_at: now() })
+        .execute();
+    });
+    const { rows } = await sql<{ synchronous: number }>`pragma synchronous`.execute(temp.db);
+    expect(rows[0]?.synchronous).toBe(2);
+  });
+
+  it('lets a change still syncing finish when the store closes under it (a client that went away)', async () => {
+    let lost: unknown;
+    const dir = createTempDir();
+    const store = await openSqliteStore(dir.path, { onDurabilityLost: (error) => (lost = error) });
+    try {
+      // Several changes, so that syncs are under way and queued behind each other when the store closes.
+      const writes = Array.from({ length: 8 }, (_, i) =>
+        audited(store.db, undefined, async (trx) => {
+          await trx
+            .insertInto('projects')
+            .values({ id: `q${i}`, slug: `q${i}`, name: 'q', created_at: now(), updated_at: now() })
+            .execute();
+        }),
+      );
+      await new Promise((resolve) => setImmediate(resolve));
+      await Promise.all([...writes, store.close()]);
+      expect(lost).toBeUndefined();
+    } finally {
+      dir.remove();
+    }
   });
 
   it('commits nothing and tells the hook nothing when the work fails', async () => {

@@ -71,7 +71,9 @@ export interface StoreChanges {
   version(area: StoreArea): number;
 }
 
-export function adaptNodeSqlite(db: DatabaseSync): SqliteDatabase & { changes: StoreChanges } {
+export function adaptNodeSqlite(
+  db: DatabaseSync,
+): SqliteDatabase & { changes: StoreChanges; refuse(error: Error): void } {
   const cache = new Map<string, { stmt: StatementSync; reader: boolean; kind: StatementKind }>();
   const versions = { access: 0, secrets: 0 };
   let dirty = 0;
@@ -97,8 +99,13 @@ export function adaptNodeSqlite(db: DatabaseSync): SqliteDatabase & { changes: S
       dirty = 0; // a write outside any transaction committed (and was counted) when it ran
     }
   };
+  let refused: Error | undefined;
   return {
     close: () => db.close(),
+    /** From now on every statement fails with `error` (the store lost durability: nothing may be confirmed). */
+    refuse(error) {
+      refused = error;
+    },
     changes: {
       version(area) {
         // Asking SQLite costs a read lock on the WAL (~10 µs): once per turn of the event loop is enough, since
@@ -117,6 +124,7 @@ export function adaptNodeSqlite(db: DatabaseSync): SqliteDatabase & { changes: S
       },
     },
     prepare(sql: string): SqliteStatement {
+      if (refused !== undefined) throw refused;
       let entry = cache.get(sql);
       if (entry === undefined) {
         const stmt = db.prepare(sql);

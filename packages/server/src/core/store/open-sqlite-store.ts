@@ -56,7 +56,11 @@ export async function openSqliteStore(dataDir: string, options: OpenStoreOptions
   const db = new Kysely<Database>({ dialect: new NodeSqliteDialect(adapted) });
   await migrateToLatest(db, 'sqlite');
   // The WAL sits next to the file SQLite actually opened (a symlinked keybox.db puts it beside the target).
-  const wal = walSyncer(`${raw.location() ?? realpathSync(file)}-wal`, options.onDurabilityLost);
+  const wal = walSyncer(`${raw.location() ?? realpathSync(file)}-wal`, (error, lost) => {
+    // Fail closed even for a caller that does not stop the process: no statement runs on this store again.
+    adapted.refuse(lost);
+    options.onDurabilityLost?.(error);
+  });
   const durable: GroupCommit = (work) => groupCommit(db, wal, work);
   durableCommits.set(db, durable);
   return {
@@ -66,6 +70,8 @@ export async function openSqliteStore(dataDir: string, options: OpenStoreOptions
     changes: adapted.changes,
     groupCommit: durable,
     async close() {
+      // A sync still under way belongs to a change whose client may have gone: let it finish with its file.
+      await wal.idle();
       await db.destroy();
       wal.close();
     },
@@ -105,12 +111,14 @@ interface WalSyncer {
   check(): void;
   /** Resolves after an fdatasync of the WAL that began after this call. */
   sync(): Promise<void>;
+  /** Resolves once no sync is under way or queued. */
+  idle(): Promise<void>;
   fail(error: unknown): never;
   close(): void;
 }
 
 /** One fdatasync at a time; callers arriving meanwhile share the next one (a group commit of syncs). */
-function walSyncer(path: string, onLost: ((error: unknown) => void) | undefined): WalSyncer {
+function walSyncer(path: string, onLost: (error: unknown, lost: Error) => void): WalSyncer {
   let fd: number | undefined;
   try {
     fd = openSync(path, 'r');
@@ -122,7 +130,7 @@ function walSyncer(path: string, onLost: ((error: unknown) => void) | undefined)
   const lose = (error: unknown): Error => {
     if (lost === undefined) {
       lost = new Error(`the database can no longer be synced to disk: ${(error as Error).message}`, { cause: error });
-      onLost?.(error);
+      onLost(error, lost);
     }
     return lost;
   };
@@ -163,6 +171,9 @@ function walSyncer(path: string, onLost: ((error: unknown) => void) | undefined)
           return start();
         });
       return next;
+    },
+    async idle() {
+      while (inFlight !== undefined || next !== undefined) await (next ?? inFlight)?.catch(() => undefined);
     },
     close() {
       if (fd !== undefined) closeSync(fd);
