@@ -28,7 +28,7 @@ export interface Store {
   /**
    * Runs `work` in one transaction; resolves once it is committed, with `durable`, which resolves once the commit is
    * on disk. The event loop is not held while the disk syncs (see `groupCommit` below). For the audit log's grouped
-   * entries, committed on every busy turn.
+   * entries and for every audited change.
    */
   groupCommit: GroupCommit;
   close(): Promise<void>;
@@ -80,11 +80,12 @@ export async function openSqliteStore(dataDir: string, options: OpenStoreOptions
 
 /*
  * With synchronous=FULL, SQLite calls fsync inside COMMIT, and node:sqlite runs COMMIT on the event loop: every
- * audit group commit stopped the server for the length of a disk sync (~0.5 ms here), during which no request made
- * progress. A group commit instead commits with synchronous=NORMAL (the WAL frames are written, not synced), then
+ * commit stopped the server for the length of a disk sync (~0.5 ms here), during which no request made progress.
+ * This commit runs with synchronous=NORMAL (the WAL frames are written, not synced), releases the connection, then
  * syncs the WAL file on libuv's thread pool: the caller answers nobody before `durable` resolves, so the durability
- * is the same, while the loop goes on serving and the next group commits during the sync. Every other transaction
- * keeps synchronous=FULL (and its sync covers any group committed before it).
+ * is the same, while the loop goes on serving and the next commit happens during the sync. Audit groups and every
+ * change made through `audited` (core/audit/tx-audit.ts) commit this way; every other statement keeps
+ * synchronous=FULL (and its sync covers anything committed before it).
  */
 async function groupCommit<T>(
   db: Kysely<Database>,
