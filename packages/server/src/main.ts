@@ -62,7 +62,6 @@ export async function startServer(config: ServerConfig, io: ServerIo): Promise<R
     db: store.db,
     dialect: store.dialect,
     storeChanges: store.changes,
-    groupCommit: store.groupCommit,
     keyring,
     clock,
     auditHeadFile: join(dataDir, AUDIT_HEAD_FILE),

@@ -1,4 +1,4 @@
-import { createAuditLog, readHead, type AuditLogDeps } from './core/audit/audit-log.js';
+import { createAuditLog, readHead } from './core/audit/audit-log.js';
 import { listAudit } from './core/audit/audit-query.js';
 import { verifyAuditChain } from './core/audit/audit-verify.js';
 import { createIdentityService } from './core/auth/identity-service.js';
@@ -24,8 +24,6 @@ export interface ServicesDeps {
   dialect: SqlDialect;
   /** From the store: lets the token and bulk-read paths reuse what they read until something changes. */
   storeChanges?: StoreChanges | undefined;
-  /** From the store: commits a group of audit entries durably without holding the event loop. */
-  groupCommit?: AuditLogDeps['groupCommit'];
   keyring: Keyring;
   clock: Clock;
   /** `DATA_DIR/audit.head`. */
@@ -40,7 +38,6 @@ export function createServices({
   db,
   dialect,
   storeChanges,
-  groupCommit,
   keyring,
   clock,
   auditHeadFile,
@@ -64,7 +61,6 @@ export function createServices({
     headFile: auditHeadFile,
     sink: auditSink,
     onSinkError: onAuditSinkError,
-    groupCommit,
   });
   const audit = {
     listAudit: (filter: Parameters<typeof listAudit>[1]) => listAudit(db, filter),

@@ -52,7 +52,6 @@ export async function createTestApp(options: { clock?: TestClock; root?: RootKey
     db: store.db,
     dialect: store.dialect,
     storeChanges: store.changes,
-    groupCommit: store.groupCommit,
     keyring,
     clock,
     auditHeadFile: join(dataDir, AUDIT_HEAD_FILE),

@@ -4,10 +4,10 @@ import type { KeyObject } from 'node:crypto';
 import { isoNow, type Clock } from '../clock.js';
 import type { Db } from '../store/database.js';
 import type { SqlDialect } from '../store/migrations.js';
-import type { GroupCommit } from '../store/open-sqlite-store.js';
+import { durableCommit, type GroupCommit } from '../store/open-sqlite-store.js';
 import { prepared } from '../store/prepared.js';
 import { chainMac, genesisMac, toRow, type AuditFields } from './audit-chain.js';
-import { expandNames, type NamesList } from './audit-names.js';
+import { expandNames, listsOf, type NamesList } from './audit-names.js';
 
 const HEAD_WRITE_SPACING_MS = 20;
 
@@ -52,7 +52,7 @@ export interface AuditLogDeps {
   sink?: ((line: string) => void) | undefined;
   /** Told when the sink throws; the entries are in the database all the same. */
   onSinkError?: ((error: unknown) => void) | undefined;
-  /** How a group of entries is committed durably (the store's); a plain transaction, durable at commit, by default. */
+  /** How a group of entries is committed durably; the store's `durableCommit` by default (tests slow it down). */
   groupCommit?: GroupCommit | undefined;
 }
 
@@ -69,7 +69,7 @@ export function createAuditLog({
   headFile,
   sink,
   onSinkError,
-  groupCommit = async (work) => ({ result: await db.transaction().execute(work), durable: Promise.resolve() }),
+  groupCommit = durableCommit(db),
 }: AuditLogDeps) {
   const genesis = genesisMac(key);
   let queue: { entry: AuditEntry; resolve: (r: AuditRecord) => void; reject: (e: unknown) => void }[] = [];
@@ -142,11 +142,9 @@ export function createAuditLog({
     }
     if (records.length === 0) return records;
     // Each list the group refers to, unless stored already (by an earlier read, or another server).
-    const lists = new Map<string, string>();
-    for (const entry of entries) {
-      for (const list of entry.namesLists ?? []) if (!storedLists.has(list.hash)) lists.set(list.hash, list.names);
+    for (const [hash, names] of listsOf(entries)) {
+      if (!storedLists.has(hash)) await trx.executeQuery(insertNames(hash, names));
     }
-    for (const [hash, names] of lists) await trx.executeQuery(insertNames(hash, names));
     // Multi-row inserts for the whole group, compiled once per row count.
     for (let at = 0; at < records.length; at += INSERT_ROWS_MAX) {
       const chunk = records.slice(at, at + INSERT_ROWS_MAX);
@@ -252,8 +250,7 @@ export function createAuditLog({
    */
   function streamed(records: readonly AuditRecord[], entries?: readonly AuditEntry[]): void {
     if (sink === undefined) return;
-    const lists = new Map<string, string>();
-    for (const entry of entries ?? []) for (const list of entry.namesLists ?? []) lists.set(list.hash, list.names);
+    const lists = listsOf(entries ?? []);
     // The entries are committed: a failing stream (a full disk, a closed pipe) is reported, never turned into a
     // failed request whose change did happen.
     try {
@@ -293,10 +290,10 @@ export function createAuditLog({
             ),
           );
           if (storedLists.size > STORED_LISTS_MAX) storedLists.clear();
-          for (const b of batch) for (const list of b.entry.namesLists ?? []) storedLists.add(list.hash);
           // Nobody is answered, nothing is streamed and the head does not move before the group is on disk; the
           // next group commits meanwhile.
           const entries = batch.map((b) => b.entry);
+          for (const hash of listsOf(entries).keys()) storedLists.add(hash);
           const done = publishedWhen(records, durable, entries).then(
             () => batch.forEach((b, i) => b.resolve(records[i] as AuditRecord)),
             (error: unknown) => {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Db } from '../store/database.js';
 
 /*
  * A bulk read records every name and version it served (PRODUCT.md: "what (names, version)"). The same folder
@@ -20,6 +21,28 @@ export function namesList(names: string): NamesList {
 
 export function hashNames(names: string): string {
   return createHash('sha256').update(names).digest('base64url');
+}
+
+/** The stored lists for `hashes` (those found), by hash, a few hundred per query. */
+export async function loadNamesLists(db: Db, hashes: Iterable<string>): Promise<Map<string, string>> {
+  const wanted = [...new Set(hashes)];
+  const lists = new Map<string, string>();
+  for (let at = 0; at < wanted.length; at += 500) {
+    const found = await db
+      .selectFrom('audit_names')
+      .select(['hash', 'names'])
+      .where('hash', 'in', wanted.slice(at, at + 500))
+      .execute();
+    for (const f of found) lists.set(f.hash, f.names);
+  }
+  return lists;
+}
+
+/** The names lists `entries` carry, by hash. */
+export function listsOf(entries: readonly { namesLists?: readonly NamesList[] | undefined }[]): Map<string, string> {
+  const lists = new Map<string, string>();
+  for (const entry of entries) for (const list of entry.namesLists ?? []) lists.set(list.hash, list.names);
+  return lists;
 }
 
 /** What stands in an entry for a list. */

@@ -1,6 +1,6 @@
 import type { Db } from '../store/database.js';
 import { fromRow, type AuditFields } from './audit-chain.js';
-import { expandNames, referencedHashes } from './audit-names.js';
+import { expandNames, loadNamesLists, referencedHashes } from './audit-names.js';
 
 export interface AuditFilter {
   actor?: string | undefined;
@@ -52,16 +52,10 @@ export async function listAudit(db: Db, filter: AuditFilter): Promise<AuditListE
   if (filter.before !== undefined) query = query.where('seq', '<', filter.before);
   const rows = await query.execute();
   // The name lists bulk reads refer to by hash, written out (see audit-names.ts).
-  const hashes = [...new Set(rows.flatMap((r) => referencedHashes(r.details)))];
-  const lists = new Map<string, string>();
-  for (let at = 0; at < hashes.length; at += 500) {
-    const found = await db
-      .selectFrom('audit_names')
-      .select(['hash', 'names'])
-      .where('hash', 'in', hashes.slice(at, at + 500))
-      .execute();
-    for (const f of found) lists.set(f.hash, f.names);
-  }
+  const lists = await loadNamesLists(
+    db,
+    rows.flatMap((r) => referencedHashes(r.details)),
+  );
   return rows.map((r) => ({ ...fromRow(r), details: expandNames(parseDetails(r.details), (hash) => lists.get(hash)) }));
 }
 

@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { Db } from '../store/database.js';
 import { chainMac, fromRow, genesisMac, sameMac } from './audit-chain.js';
-import { hashNames, referencedHashes } from './audit-names.js';
+import { hashNames, loadNamesLists, referencedHashes } from './audit-names.js';
 import { readHead, type AuditHead } from './audit-log.js';
 
 export interface VerifyResult {
@@ -66,22 +66,11 @@ export async function verifyAuditChain(
     after = rows[rows.length - 1]?.seq ?? after;
   }
   // Every name list an entry refers to must be there, and be what its hash says.
-  const hashes = [...lists.keys()];
-  for (let at = 0; at < hashes.length; at += 500) {
-    const chunk = hashes.slice(at, at + 500);
-    const found = new Map(
-      (await db.selectFrom('audit_names').select(['hash', 'names']).where('hash', 'in', chunk).execute()).map((f) => [
-        f.hash,
-        f.names,
-      ]),
-    );
-    for (const hash of chunk) {
-      const names = found.get(hash);
-      const problem = names === undefined ? 'is missing' : hashNames(names) !== hash ? 'was altered' : undefined;
-      if (problem !== undefined) {
-        problems.push(`entry ${lists.get(hash) ?? '?'} refers to a names list (sha256 ${hash}) that ${problem}`);
-      }
-    }
+  const found = await loadNamesLists(db, lists.keys());
+  for (const [hash, seq] of lists) {
+    const names = found.get(hash);
+    const problem = names === undefined ? 'is missing' : hashNames(names) !== hash ? 'was altered' : undefined;
+    if (problem !== undefined) problems.push(`entry ${seq} refers to a names list (sha256 ${hash}) that ${problem}`);
   }
   const lastSeq = expectedSeq - 1;
   const head: AuditHead = { seq: lastSeq, mac: lastSeq === 0 ? genesisMac(key) : previous };

@@ -1,5 +1,5 @@
 import type { Db } from '../store/database.js';
-import { durableCommitOf, type GroupCommit } from '../store/open-sqlite-store.js';
+import { durableCommit } from '../store/open-sqlite-store.js';
 
 /**
  * Called by a service inside the transaction of a change, with the change's details (names, versions, never
@@ -26,8 +26,7 @@ export async function audited<T>(
   details?: (result: T) => Record<string, unknown>,
 ): Promise<T> {
   const hook: { after?: AfterCommit | void } = {};
-  const commit = durableCommitOf(db) ?? plainCommit(db);
-  const { result, durable } = await commit(async (trx) => {
+  const { result, durable } = await durableCommit(db)(async (trx) => {
     const done = await work(trx);
     if (audit !== undefined) hook.after = await audit(trx, details?.(done));
     return done;
@@ -35,9 +34,4 @@ export async function audited<T>(
   hook.after?.(durable);
   await durable;
   return result;
-}
-
-/** A transaction that is durable when it commits (synchronous=FULL). */
-function plainCommit(db: Db): GroupCommit {
-  return async (work) => ({ result: await db.transaction().execute(work), durable: Promise.resolve() });
 }

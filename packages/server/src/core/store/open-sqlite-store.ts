@@ -7,11 +7,19 @@ import { adaptNodeSqlite, NodeSqliteDialect, openNodeSqlite, type StoreChanges }
 
 export const SQLITE_FILE = 'keybox.db';
 
-/** The durable commit of each open store's Kysely instance, for `audited` (core/audit/tx-audit.ts). */
+/** The durable commit of each open store's Kysely instance. */
 const durableCommits = new WeakMap<object, GroupCommit>();
 
-export function durableCommitOf(db: object): GroupCommit | undefined {
-  return durableCommits.get(db);
+/**
+ * How a change on `db` is committed durably: the store's commit-then-sync where a store is open on it (audited
+ * changes, audit groups), else a plain transaction, durable at COMMIT (synchronous=FULL).
+ */
+export function durableCommit(db: Kysely<Database>): GroupCommit {
+  return durableCommits.get(db) ?? plainCommit(db);
+}
+
+function plainCommit(db: Kysely<Database>): GroupCommit {
+  return async (work) => ({ result: await db.transaction().execute(work), durable: Promise.resolve() });
 }
 
 export type GroupCommit = <T>(
@@ -92,7 +100,7 @@ async function groupCommit<T>(
   wal: WalSyncer,
   work: (trx: Kysely<Database>) => Promise<T>,
 ): Promise<{ result: T; durable: Promise<void> }> {
-  if (!wal.available()) return { result: await db.transaction().execute(work), durable: Promise.resolve() };
+  if (!wal.available()) return plainCommit(db)(work);
   wal.check();
   const result = await db.connection().execute(async (conn) => {
     await sql`pragma synchronous = normal`.execute(conn);
