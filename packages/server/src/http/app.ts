@@ -132,14 +132,11 @@ export function createApp(deps: AppDeps) {
     const match = header === undefined ? null : BEARER.exec(header);
     const token = match?.[1];
     // The direct listener may have checked this very token already (a use-limited token must count once).
-    const checked = checkedToken((c.env as { incoming?: unknown } | undefined)?.incoming);
-    if (checked !== undefined && checked.token === token && 'error' in checked) throw checked.error;
+    const incoming = (c.env as { incoming?: unknown } | undefined)?.incoming;
     const result =
       token === undefined
         ? undefined
-        : checked !== undefined && checked.token === token && 'result' in checked
-          ? checked.result
-          : await deps.tokens.authenticate(token, c.get('clientIp'));
+        : await (checkedToken(incoming, token) ?? deps.tokens.authenticate(token, c.get('clientIp')));
     if (result?.ok === true) {
       c.set('principal', result.principal);
       return next();

@@ -33,17 +33,14 @@ export const DIRECT_ROUTES = ['GET /api/v1/secrets'] as const;
 const CHECKED = Symbol('keybox.checkedToken');
 const PATH = '/api/v1/secrets';
 
-/** A token check the direct path made: its result, or the error it threw (not to be retried: it may have counted a use). */
-export type CheckedToken = { token: string } & ({ result: AuthResult } | { error: unknown });
-
-/** The token check the direct path already made for this request, if it made one. */
-export function checkedToken(incoming: unknown): CheckedToken | undefined {
+/**
+ * The check of `token` the direct path already made for this request, if it did: its result, or its error (not to
+ * be retried: it may have counted a use of a use-limited token).
+ */
+export function checkedToken(incoming: unknown, token: string): Promise<AuthResult> | undefined {
   if (typeof incoming !== 'object' || incoming === null) return undefined;
-  return (incoming as { [CHECKED]?: CheckedToken })[CHECKED];
-}
-
-function markChecked(req: IncomingMessage, checked: CheckedToken): void {
-  (req as unknown as Record<symbol, unknown>)[CHECKED] = checked;
+  const checked = (incoming as { [CHECKED]?: { token: string; check: Promise<AuthResult> } })[CHECKED];
+  return checked?.token === token ? checked.check : undefined;
 }
 
 export interface DirectBulkReadDeps {
@@ -151,15 +148,10 @@ async function serve(
 ): Promise<boolean> {
   const started = performance.now();
   const clientIp = req.socket.remoteAddress ?? '';
-  let result: AuthResult;
-  try {
-    result = await deps.tokens.authenticate(token, clientIp);
-  } catch (error) {
-    markChecked(req, { token, error });
-    return false;
-  }
-  markChecked(req, { token, result });
-  if (!result.ok) return false;
+  const check = deps.tokens.authenticate(token, clientIp);
+  (req as unknown as Record<symbol, unknown>)[CHECKED] = { token, check };
+  const result = await check.catch(() => undefined);
+  if (result?.ok !== true) return false;
   const { principal } = result;
   const { q, paths, resource } = parsedQuery(search);
   const allow = authorizeBulk(principal, q, paths);
