@@ -1,3 +1,4 @@
+import type { ClientSecretInfo, IdentityInfo } from '@keybox/sdk';
 import { bool, int, parseCommand, str, strs, type CommandSpec, onePositional } from '../args.js';
 import { clientOnly, CONNECTION_OPTIONS, JSON_OPTION } from '../command-context.js';
 import { formatDuration, parseDuration } from '../duration.js';
@@ -5,27 +6,6 @@ import { usageError } from '../errors.js';
 import { formatTime, note, printJson, printLine, printTable } from '../output/print.js';
 import { dispatch } from '../subcommands.js';
 import { policyAttachmentCommands } from './policy-attachments.js';
-
-interface Identity {
-  name: string;
-  clientId: string;
-  description: string;
-  policies: string[];
-  tokenTtl: number;
-  tokenMaxTtl: number;
-  tokenUses: number;
-  trustedCidrs: string[];
-  createdAt: string;
-  disabled: boolean;
-}
-interface ClientSecret {
-  id: string;
-  description: string;
-  createdAt: string;
-  expiresAt: string | null;
-  lastUsedAt: string | null;
-  revokedAt: string | null;
-}
 
 const common = { ...CONNECTION_OPTIONS, ...JSON_OPTION };
 const settings = {
@@ -133,7 +113,7 @@ function settingsBody(values: Parameters<typeof str>[0]) {
   };
 }
 
-function show(identity: Identity) {
+function show(identity: IdentityInfo) {
   printLine(`name:         ${identity.name}${identity.disabled ? ' (disabled)' : ''}`);
   printLine(`client id:    ${identity.clientId}`);
   printLine(`policies:     ${identity.policies.join(', ') || '(none)'}`);
@@ -159,7 +139,7 @@ export function run(argv: string[]) {
           const secretTtl = str(values, 'secret-ttl');
           const { client } = await clientOnly(values);
           const res = await client.request<{
-            identity: Identity;
+            identity: IdentityInfo;
             clientId: string;
             clientSecret: string;
             secretId: string;
@@ -187,7 +167,7 @@ export function run(argv: string[]) {
         async run(args) {
           const { values } = parseCommand(specs.list, args);
           const { client } = await clientOnly(values);
-          const res = await client.request<{ identities: Identity[] }>('GET', base);
+          const res = await client.request<{ identities: IdentityInfo[] }>('GET', base);
           if (bool(values, 'json')) return printJson(res);
           printTable(
             ['NAME', 'CLIENT ID', 'POLICIES', 'TOKEN TTL', 'CREATED'],
@@ -206,7 +186,7 @@ export function run(argv: string[]) {
         async run(args) {
           const { values, positionals } = parseCommand(specs.get, args);
           const { client } = await clientOnly(values);
-          const res = await client.request<{ identity: Identity }>('GET', at(one(positionals)));
+          const res = await client.request<{ identity: IdentityInfo }>('GET', at(one(positionals)));
           if (bool(values, 'json')) return printJson(res);
           show(res.identity);
         },
@@ -218,7 +198,7 @@ export function run(argv: string[]) {
           if (bool(values, 'disable') && bool(values, 'enable')) throw usageError('--disable or --enable, not both');
           const disabled = bool(values, 'disable') ? true : bool(values, 'enable') ? false : undefined;
           const { client } = await clientOnly(values);
-          const res = await client.request<{ identity: Identity }>('PATCH', at(one(positionals)), {
+          const res = await client.request<{ identity: IdentityInfo }>('PATCH', at(one(positionals)), {
             body: { ...settingsBody(values), disabled },
           });
           if (bool(values, 'json')) return printJson(res);
@@ -263,7 +243,7 @@ export function run(argv: string[]) {
         async run(args) {
           const { values, positionals } = parseCommand(specs.secrets, args);
           const { client } = await clientOnly(values);
-          const res = await client.request<{ secrets: ClientSecret[] }>('GET', `${at(one(positionals))}/secrets`);
+          const res = await client.request<{ secrets: ClientSecretInfo[] }>('GET', `${at(one(positionals))}/secrets`);
           if (bool(values, 'json')) return printJson(res);
           printTable(
             ['SECRET ID', 'DESCRIPTION', 'CREATED', 'EXPIRES', 'LAST USED', 'STATE'],

@@ -11,6 +11,33 @@ export interface ApiErrorBody {
   };
 }
 
+/** A machine identity (`/api/v1/identities`): never its client secrets. */
+export interface IdentityInfo {
+  name: string;
+  clientId: string;
+  description: string;
+  policies: string[];
+  tokenTtl: number;
+  tokenMaxTtl: number;
+  /** 0: unlimited. */
+  tokenUses: number;
+  trustedCidrs: string[];
+  createdAt: string;
+  createdBy: string;
+  disabled: boolean;
+}
+
+/** One of an identity's client secrets, as listed: metadata only. */
+export interface ClientSecretInfo {
+  id: string;
+  description: string;
+  createdAt: string;
+  createdBy: string;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
 export interface EnvironmentInfo {
   slug: string;
   name: string;

@@ -1,3 +1,4 @@
+import type { ClientSecretInfo, IdentityInfo } from '@keybox/sdk';
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { AppError, conflict, invalidInput, notFound } from '../app-error.js';
@@ -19,29 +20,7 @@ const SECRET_PATTERN = /^kbs_([0-9a-f]{16})\.([A-Za-z0-9_-]{43})$/;
 export const DEFAULT_TOKEN_TTL = 3600;
 export const DEFAULT_TOKEN_MAX_TTL = 24 * 3600;
 
-export interface IdentityInfo {
-  name: string;
-  clientId: string;
-  description: string;
-  policies: string[];
-  tokenTtl: number;
-  tokenMaxTtl: number;
-  tokenUses: number;
-  trustedCidrs: string[];
-  createdAt: string;
-  createdBy: string;
-  disabled: boolean;
-}
-
-export interface ClientSecretInfo {
-  id: string;
-  description: string;
-  createdAt: string;
-  createdBy: string;
-  expiresAt: string | null;
-  lastUsedAt: string | null;
-  revokedAt: string | null;
-}
+export type { ClientSecretInfo, IdentityInfo };
 
 export interface IdentityInput {
   description?: string | undefined;
