@@ -152,4 +152,36 @@ describe('with the store group commit (synced after commit)', () => {
     expect(readHead(headFile())).toMatchObject({ seq: 2 });
     expect((await verifyAuditChain(temp.db, key, { headFile: headFile() })).ok).toBe(true);
   });
+
+  it('commits the entries that arrive while a group syncs as one group, once that sync is done', async () => {
+    const syncs: (() => void)[] = [];
+    const groups: number[] = [];
+    const slow = openLog({
+      groupCommit: async (work) => {
+        const { result, durable } = await temp.store.groupCommit(work);
+        groups.push((result as unknown[]).length);
+        const held = new Promise<void>((resolve) => syncs.push(resolve));
+        return { result, durable: durable.then(() => held) };
+      },
+    });
+    const first = slow.append(entry('first'));
+    await new Promise((resolve) => setTimeout(resolve, 20)); // committed, its sync held back
+    // Three more, each in a turn of its own, while the first group's sync is under way.
+    const later: Promise<unknown>[] = [];
+    for (const name of ['b', 'c', 'd']) {
+      later.push(slow.append(entry(name)));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(groups).toEqual([1]);
+
+    syncs[0]?.();
+    await first;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(groups).toEqual([1, 3]);
+    syncs[1]?.();
+    expect((await Promise.all(later)).map((r) => (r as { seq: number }).seq)).toEqual([2, 3, 4]);
+    await slow.settled();
+    expect((await verifyAuditChain(temp.db, key, { headFile: headFile() })).ok).toBe(true);
+  });
 });

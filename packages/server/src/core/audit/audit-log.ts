@@ -264,6 +264,8 @@ export function createAuditLog({
   }
 
   let flushed: Promise<void> | undefined;
+  /** The sync of the last group committed (settled either way). */
+  let lastSync: Promise<void> | undefined;
   /** Committed groups waiting for their sync. */
   const syncing = new Set<Promise<void>>();
   /** Waits until every queued entry is committed and the head file has caught up (on shutdown). */
@@ -280,6 +282,10 @@ export function createAuditLog({
     flushing = true;
     try {
       while (queue.length > 0) {
+        // Entries that came in while the last group was syncing could not be answered before the next sync anyway:
+        // they wait for it here and commit as one group. Committing each turn's entries at once instead cost one
+        // COMMIT apiece (writing the same leaf pages to the WAL again), ~5 % of the throughput under load.
+        if (lastSync !== undefined) await lastSync;
         const batch = queue;
         queue = [];
         try {
@@ -291,7 +297,7 @@ export function createAuditLog({
           );
           if (storedLists.size > STORED_LISTS_MAX) storedLists.clear();
           // Nobody is answered, nothing is streamed and the head does not move before the group is on disk; the
-          // next group commits meanwhile.
+          // entries arriving meanwhile queue up for the next group.
           const entries = batch.map((b) => b.entry);
           for (const hash of listsOf(entries).keys()) storedLists.add(hash);
           const done = publishedWhen(records, durable, entries).then(
@@ -300,6 +306,7 @@ export function createAuditLog({
               for (const b of batch) b.reject(error);
             },
           );
+          lastSync = durable.catch(() => undefined);
           syncing.add(done);
           void done.finally(() => syncing.delete(done));
         } catch (error) {
