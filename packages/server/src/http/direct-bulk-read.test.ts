@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createKeyboxClient } from '@keybox/sdk';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
+import { OTHERS_POLL_MS } from '../core/store/node-sqlite-dialect.js';
 import { SQLITE_FILE } from '../core/store/open-sqlite-store.js';
 import { createApiTestApp, expectError, type ApiTestApp } from '../test-support/api-test-app.js';
 
@@ -85,6 +86,9 @@ async function bothWithoutEntries(path: string) {
   const viaListener = await listener.call('GET', path);
   return { viaApp, viaListener, byApp: appFetch.mock.calls.length > before };
 }
+
+/** Commits by another process are seen within OTHERS_POLL_MS (see node-sqlite-dialect.ts). */
+const afterPoll = () => new Promise((resolve) => setTimeout(resolve, OTHERS_POLL_MS + 1));
 
 describe('the direct bulk read', () => {
   it.each([
@@ -275,6 +279,7 @@ describe('the direct bulk read', () => {
     } finally {
       other.close();
     }
+    await afterPoll();
     expectError(await get(), 'UNAUTHENTICATED', /revoked/);
   });
 
@@ -298,6 +303,7 @@ describe('the direct bulk read', () => {
     } finally {
       await store.close();
     }
+    await afterPoll();
     const after = await get();
     expect(after.json['folders'][0]['revision']).toBe(2);
     expect(after.json['folders'][0]['secrets']).toEqual([{ name: 'UI', value: 'ui-2', version: 2 }]);
