@@ -11,20 +11,23 @@ import {
   seedFolder,
   startKeybox,
 } from './keybox-api.js';
-import { check, fmt, table } from './report.js';
+import { check, fmt, info, table } from './report.js';
 import { makeTempDir, startServer, stopProcess } from './sandbox.js';
 import { median } from './stats.js';
 
 /*
  * The bulk read (GET /api/v1/secrets) of one folder of 20 and of 200 secrets, 50 keep-alive connections, next to the
- * ceiling: a bare node:http server on the same runtime answering every request with the very same bytes.
- * Maximum throughput comes from autocannon, alternating ceiling and keybox round by round; latency at a fixed rate
+ * ceiling: a bare node:http server on the same runtime answering every request with the very same bytes, and the
+ * audited ceiling: the same server recording each read durably before answering it (audited-ceiling-server.js).
+ * Maximum throughput comes from autocannon, alternating the three servers round by round; latency at a fixed rate
  * (half the ceiling's maximum) from the paced generator in load-generator.js.
  */
 
 const SIZES = [20, 200];
 const CONNECTIONS = 50;
 const CEILING = join(BENCH, 'ceiling-server.js');
+const AUDITED = join(BENCH, 'audited-ceiling-server.js');
+const SERVERS = ['ceiling', 'audited', 'keybox'];
 
 export async function benchRead({ quick }) {
   const t = quick
@@ -43,12 +46,14 @@ export async function benchRead({ quick }) {
       const bodyFile = join(dir, `body${n}.json`);
       writeFileSync(bodyFile, body);
       const ceiling = await startServer(NODE, [CEILING, bodyFile]);
+      const audited = await startServer(NODE, [AUDITED, bodyFile, join(dir, `audit${n}.log`)]);
       try {
         const request = getRequest(path, server.token);
-        const targets = { ceiling: ceiling.url, keybox: server.url };
+        const targets = { ceiling: ceiling.url, audited: audited.url, keybox: server.url };
         results[n] = await measure(targets, request, t, body.length);
       } finally {
         await stopProcess(ceiling.child);
+        await stopProcess(audited.child);
       }
     }
   } finally {
@@ -62,10 +67,10 @@ async function measure(targets, request, t, bodyBytes) {
   const load = (engine, who, durationMs, extra = {}) =>
     runLoad({ engine, origin: targets[who], connections: CONNECTIONS, durationMs, requests: [request], ...extra });
 
-  for (const who of ['ceiling', 'keybox']) await load('autocannon', who, t.warm);
-  const max = { ceiling: [], keybox: [] };
+  for (const who of SERVERS) await load('autocannon', who, t.warm);
+  const max = Object.fromEntries(SERVERS.map((who) => [who, []]));
   for (let round = 0; round < t.rounds; round++) {
-    const order = round % 2 === 0 ? ['ceiling', 'keybox'] : ['keybox', 'ceiling'];
+    const order = round % 2 === 0 ? SERVERS : [...SERVERS].reverse();
     for (const who of order) max[who].push(await load('autocannon', who, t.max));
   }
   const best = (who) => ({
@@ -73,7 +78,7 @@ async function measure(targets, request, t, bodyBytes) {
     p50: median(max[who].map((r) => r.latencyMs.p50)),
     p99: median(max[who].map((r) => r.latencyMs.p99)),
   });
-  const top = { ceiling: best('ceiling'), keybox: best('keybox') };
+  const top = Object.fromEntries(SERVERS.map((who) => [who, best(who)]));
 
   // The fixed rate the issue asks for (half the ceiling's maximum), and, to see latency where keybox is not
   // saturated, half of keybox's own maximum.
@@ -83,7 +88,7 @@ async function measure(targets, request, t, bodyBytes) {
     ['halfKeybox', Math.round(top.keybox.rps / 2)],
   ]) {
     paced[name] = { rate };
-    for (const who of ['ceiling', 'keybox']) paced[name][who] = await load('paced', who, t.paced, { rate });
+    for (const who of SERVERS) paced[name][who] = await load('paced', who, t.paced, { rate });
   }
   return { bodyBytes, max: top, maxRuns: max, paced };
 }
@@ -110,40 +115,64 @@ function summarise(results) {
       ),
     );
     const at = r.paced.halfCeiling;
-    const p99 = at.keybox.latencyMs.p99 / at.ceiling.latencyMs.p99;
-    const note = at.keybox.keptUp ? '' : `; keybox fell behind (served ${fmt(at.keybox.rps)} req/s)`;
+    const p99 = (who) => at[who].latencyMs.p99 / at.ceiling.latencyMs.p99;
+    const behind = (who) => (at[who].keptUp ? '' : `; it fell behind (served ${fmt(at[who].rps)} req/s)`);
     checks.push(
       check(
         `read: p99 at ${fmt(at.rate)} req/s (half the ceiling's max) / ceiling's p99, ${n} secrets`,
-        p99,
+        p99('keybox'),
         '<=',
         4,
-        `${fmt(at.keybox.latencyMs.p99)} ms / ${fmt(at.ceiling.latencyMs.p99)} ms${note}`,
+        `${fmt(at.keybox.latencyMs.p99)} ms / ${fmt(at.ceiling.latencyMs.p99)} ms${behind('keybox')}`,
       ),
     );
-    for (const who of ['ceiling', 'keybox']) {
+    // What recording each read durably costs by itself (audited-ceiling-server.js), so that keybox's own overhead
+    // can be told apart from the price of the audit the issue asks for.
+    checks.push(
+      info(
+        `read: audited ceiling req/s / ceiling req/s, ${n} secrets`,
+        r.max.audited.rps / r.max.ceiling.rps,
+        `${fmt(r.max.audited.rps)} / ${fmt(r.max.ceiling.rps)} req/s`,
+      ),
+      info(
+        `read: audited ceiling's p99 at the same rate / ceiling's p99, ${n} secrets`,
+        p99('audited'),
+        `${fmt(at.audited.latencyMs.p99)} ms / ${fmt(at.ceiling.latencyMs.p99)} ms${behind('audited')}`,
+      ),
+      info(
+        `read: bulk read req/s / audited ceiling req/s, ${n} secrets`,
+        r.max.keybox.rps / r.max.audited.rps,
+        `${fmt(r.max.keybox.rps)} / ${fmt(r.max.audited.rps)} req/s`,
+      ),
+    );
+    const label = {
+      ceiling: 'ceiling (bare node:http, same body)',
+      audited: 'audited ceiling (ceiling + a durable audit line per read)',
+      keybox: 'keybox GET /api/v1/secrets',
+    };
+    for (const who of SERVERS) {
       const m = r.max[who];
       rows.push([
-        `${who === 'keybox' ? 'keybox GET /api/v1/secrets' : 'ceiling (bare node:http, same body)'}`,
+        label[who],
         n,
         r.bodyBytes,
         fmt(m.rps),
         ms(m.p50),
         ms(m.p99),
-        who === 'keybox' ? `${(share * 100).toFixed(1)}%` : '100%',
+        `${((m.rps / r.max.ceiling.rps) * 100).toFixed(1)}%`,
       ]);
     }
     for (const [name, at2] of Object.entries(r.paced)) {
-      for (const who of ['ceiling', 'keybox']) {
+      for (const who of SERVERS) {
         const l = at2[who];
         pacedRows.push([
-          `${who}`,
+          who === 'audited' ? 'audited ceiling' : who,
           n,
           `${fmt(at2.rate)}${name === 'halfCeiling' ? ' (½ ceiling max)' : ' (½ keybox max)'}`,
           fmt(l.rps),
           fmt(l.latencyMs.p50),
           fmt(l.latencyMs.p99),
-          who === 'keybox' ? (l.latencyMs.p99 / at2.ceiling.latencyMs.p99).toFixed(2) : '1.00',
+          (l.latencyMs.p99 / at2.ceiling.latencyMs.p99).toFixed(2),
           l.keptUp ? 'yes' : `no (backlog ${l.backlog})`,
         ]);
       }

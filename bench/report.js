@@ -11,10 +11,15 @@ export function check(figure, value, op, limit, detail = '') {
   return { figure, value: round(value), target: `${op === '<=' ? '≤' : '≥'} ${limit}`, met, detail };
 }
 
+/** A figure reported next to the checks, with no target of its own (`met` is null). */
+export function info(figure, value, detail = '') {
+  return { figure, value: round(value), target: '(information)', met: null, detail };
+}
+
 export function checksTable(checks) {
   return table(
     ['figure', 'measured', 'target', 'met', 'from'],
-    checks.map((c) => [c.figure, fmt(c.value), c.target, c.met ? 'yes' : '**no**', c.detail]),
+    checks.map((c) => [c.figure, fmt(c.value), c.target, c.met === null ? '' : c.met ? 'yes' : '**no**', c.detail]),
   );
 }
 
