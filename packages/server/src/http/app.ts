@@ -159,7 +159,13 @@ export function createApp(deps: AppDeps) {
 
   app.route(
     '/api/v1/auth',
-    authRoutes({ identities: deps.identities, users: deps.users, tokens: deps.tokens, limits }),
+    authRoutes({
+      identities: deps.identities,
+      users: deps.users,
+      tokens: deps.tokens,
+      limits,
+      auditLog: deps.auditLog,
+    }),
   );
   app.route('/api/v1/secrets', bulkReadRoute({ secrets: deps.secrets, changes: deps.changes }));
   app.route('/api/v1/projects', projectRoutes({ projects: deps.projects, auditLog: deps.auditLog }));

@@ -1,7 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { AppError } from '../core/app-error.js';
 import type { AuditEntry, AuditLog, Outcome } from '../core/audit/audit-log.js';
-import type { TxAudit } from '../core/audit/tx-audit.js';
+import type { TxAudit, TxAuditAs } from '../core/audit/tx-audit.js';
 import { errorBody } from './error-handler.js';
 import type { Principal } from '../core/auth/principal.js';
 import type { AuditContext, HttpEnv } from './http-env.js';
@@ -100,6 +100,14 @@ export function txAudit(c: Context<HttpEnv>, auditLog: Pick<AuditLog, 'appendIn'
       // The caller awaits `durable` itself and fails if it fails.
       auditLog.publishedWhen(records, durable).catch(() => undefined);
     };
+  };
+}
+
+/** `txAudit` for a change whose actor the service names (a login): the entry is recorded as theirs. */
+export function txAuditAs(c: Context<HttpEnv>, auditLog: Pick<AuditLog, 'appendIn' | 'publishedWhen'>): TxAuditAs {
+  return (actor) => {
+    c.get('audit').actor = actor;
+    return txAudit(c, auditLog);
   };
 }
 

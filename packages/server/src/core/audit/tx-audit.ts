@@ -9,6 +9,12 @@ import { durableCommit } from '../store/open-sqlite-store.js';
 export type TxAudit = (trx: Db, details?: Record<string, unknown>) => Promise<AfterCommit | void>;
 
 /**
+ * The hook for a change whose actor the service learns only on the way (a login: who it is once the credentials
+ * check out). The service calls it with the actor, then passes what it returns to `audited`.
+ */
+export type TxAuditAs = (actor: { type: 'user' | 'identity'; name: string }) => TxAudit;
+
+/**
  * Run once the transaction has committed, with a promise of it being on disk (the audit log streams the entries at
  * once, in commit order, and moves its head file only once they are durable).
  */

@@ -5,7 +5,7 @@ import { AppError, conflict, invalidInput, notFound } from '../app-error.js';
 import { isoNow, type Clock } from '../clock.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { PolicyService } from '../policy/policy-service.js';
-import { audited, type TxAudit } from '../audit/tx-audit.js';
+import { audited, type TxAudit, type TxAuditAs } from '../audit/tx-audit.js';
 import type { Db } from '../store/database.js';
 import { addressAllowed, type TokenService } from './token-service.js';
 
@@ -244,7 +244,11 @@ export function createIdentityService({ db, clock, keyring, tokens, policies }: 
     );
   }
 
-  async function login(clientId: string, clientSecret: string, ip: string) {
+  /**
+   * Exchanges a client id and secret for an access token. The token, the secret's last use and the login's audit
+   * entry (`audit`, told the identity's name once the secret checks out) commit together.
+   */
+  async function login(clientId: string, clientSecret: string, ip: string, audit?: TxAuditAs) {
     const match = SECRET_PATTERN.exec(clientSecret);
     const row =
       match === null
@@ -280,18 +284,28 @@ export function createIdentityService({ db, clock, keyring, tokens, policies }: 
         audit: { reason: reason ?? 'unknown', clientId: clientId.slice(0, 40) },
       });
     }
-    await db.updateTable('identity_secrets').set({ last_used_at: now }).where('id', '=', row.secretId).execute();
-    const issued = await tokens.issue({
-      kind: 'access',
-      name: `access:${row.name}`,
-      principalType: 'identity',
-      principalId: row.identityId,
-      createdBy: `identity:${row.name}`,
-      ttlSeconds: row.token_ttl,
-      maxTtlSeconds: row.token_max_ttl,
-      uses: row.token_uses,
-      secretId: row.secretId,
-    });
+    const issued = await audited(
+      db,
+      audit?.({ type: 'identity', name: row.name }),
+      async (trx) => {
+        await trx.updateTable('identity_secrets').set({ last_used_at: now }).where('id', '=', row.secretId).execute();
+        return tokens.issue(
+          {
+            kind: 'access',
+            name: `access:${row.name}`,
+            principalType: 'identity',
+            principalId: row.identityId,
+            createdBy: `identity:${row.name}`,
+            ttlSeconds: row.token_ttl,
+            maxTtlSeconds: row.token_max_ttl,
+            uses: row.token_uses,
+            secretId: row.secretId,
+          },
+          trx,
+        );
+      },
+      (token) => ({ tokenId: token.id }),
+    );
     return {
       accessToken: issued.token,
       tokenId: issued.id,

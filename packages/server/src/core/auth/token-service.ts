@@ -237,18 +237,28 @@ export function createTokenService({ db, keyring, clock, policies, storeChanges 
     };
   }
 
-  /** Extends a token's life by its original TTL, never past its max TTL. Static tokens do not renew. */
-  async function renew(tokenId: string): Promise<{ expiresAt: string | null; capped: boolean }> {
-    const row = await db.selectFrom('api_tokens').selectAll().where('id', '=', tokenId).executeTakeFirst();
-    if (row === undefined || row.revoked_at !== null) throw notFound('token not found');
-    if (row.expires_at === null) return { expiresAt: null, capped: false };
-    const ttl =
-      row.ttl_seconds !== null ? row.ttl_seconds * 1000 : Date.parse(row.expires_at) - Date.parse(row.created_at);
-    const wanted = clock.now().getTime() + ttl;
-    const max = row.max_expires_at === null ? wanted : Date.parse(row.max_expires_at);
-    const expiresAt = new Date(Math.min(wanted, max)).toISOString();
-    await db.updateTable('api_tokens').set({ expires_at: expiresAt }).where('id', '=', tokenId).execute();
-    return { expiresAt, capped: wanted > max };
+  /**
+   * Extends a token's life by its original TTL, never past its max TTL (static tokens do not expire, so do not
+   * renew). The new expiry and its audit entry commit together.
+   */
+  async function renew(tokenId: string, audit?: TxAudit): Promise<{ expiresAt: string | null; capped: boolean }> {
+    return audited(
+      db,
+      audit,
+      async (trx): Promise<{ expiresAt: string | null; capped: boolean }> => {
+        const row = await trx.selectFrom('api_tokens').selectAll().where('id', '=', tokenId).executeTakeFirst();
+        if (row === undefined || row.revoked_at !== null) throw notFound('token not found');
+        if (row.expires_at === null) return { expiresAt: null, capped: false };
+        const ttl =
+          row.ttl_seconds !== null ? row.ttl_seconds * 1000 : Date.parse(row.expires_at) - Date.parse(row.created_at);
+        const wanted = clock.now().getTime() + ttl;
+        const max = row.max_expires_at === null ? wanted : Date.parse(row.max_expires_at);
+        const expiresAt = new Date(Math.min(wanted, max)).toISOString();
+        await trx.updateTable('api_tokens').set({ expires_at: expiresAt }).where('id', '=', tokenId).execute();
+        return { expiresAt, capped: wanted > max };
+      },
+      (renewed) => renewed,
+    );
   }
 
   async function revoke(tokenId: string, audit?: TxAudit): Promise<void> {

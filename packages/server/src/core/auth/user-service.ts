@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AppError, conflict, invalidInput, notFound } from '../app-error.js';
 import { isoNow, type Clock } from '../clock.js';
 import type { PolicyService } from '../policy/policy-service.js';
-import { audited, type TxAudit } from '../audit/tx-audit.js';
+import { audited, type TxAudit, type TxAuditAs } from '../audit/tx-audit.js';
 import type { Db } from '../store/database.js';
 import { DUMMY_HASH_PROMISE, hashPassword, PASSWORD_MIN, verifyPassword } from './password.js';
 import type { TokenService } from './token-service.js';
@@ -128,27 +128,41 @@ export function createUserService({ db, clock, tokens, policies }: UserServiceDe
     });
   }
 
-  async function login(name: string, password: string) {
+  /**
+   * A session token for a user's name and password. The session, the last-login time and the login's audit entry
+   * (`audit`, told the user's name once the password checks out) commit together.
+   */
+  async function login(name: string, password: string, audit?: TxAuditAs) {
     const row = await db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
     const ok = await verifyPassword(password, row?.password_hash ?? (await DUMMY_HASH_PROMISE));
     if (row === undefined || !ok || row.disabled_at !== null) {
       const reason = row === undefined ? 'unknown user' : !ok ? 'wrong password' : 'user disabled';
       throw new AppError('UNAUTHENTICATED', 'invalid user name or password', undefined, { audit: { reason } });
     }
-    await db
-      .updateTable('users')
-      .set({ last_login_at: isoNow(clock) })
-      .where('id', '=', row.id)
-      .execute();
-    const session = await tokens.issue({
-      kind: 'session',
-      name: `session:${row.name}`,
-      principalType: 'user',
-      principalId: row.id,
-      createdBy: `user:${row.name}`,
-      ttlSeconds: SESSION_TTL_SECONDS,
-      maxTtlSeconds: SESSION_MAX_TTL_SECONDS,
-    });
+    const session = await audited(
+      db,
+      audit?.({ type: 'user', name: row.name }),
+      async (trx) => {
+        await trx
+          .updateTable('users')
+          .set({ last_login_at: isoNow(clock) })
+          .where('id', '=', row.id)
+          .execute();
+        return tokens.issue(
+          {
+            kind: 'session',
+            name: `session:${row.name}`,
+            principalType: 'user',
+            principalId: row.id,
+            createdBy: `user:${row.name}`,
+            ttlSeconds: SESSION_TTL_SECONDS,
+            maxTtlSeconds: SESSION_MAX_TTL_SECONDS,
+          },
+          trx,
+        );
+      },
+      (token) => ({ tokenId: token.id }),
+    );
     return { token: session.token, tokenId: session.id, expiresAt: session.expiresAt, user: row.name };
   }
 

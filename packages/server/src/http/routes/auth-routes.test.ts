@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApiTestApp, expectError, type ApiTestApp } from '../../test-support/api-test-app.js';
 
@@ -203,5 +204,66 @@ describe('rate limits', () => {
     expect(await rateLimitedEntries()).toEqual([]);
     t.clock.tick(1_000);
     expect((await from('10.0.2.1', 'GET', '/api/v1/projects', undefined, forged)).status).toBe(401);
+  });
+});
+
+describe('recorded together with what it changes', () => {
+  const breakAudit = () =>
+    sql`CREATE TRIGGER audit_broken BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit unavailable'); END`.execute(
+      t.store.db,
+    );
+  const mendAudit = () => sql`DROP TRIGGER audit_broken`.execute(t.store.db);
+  const tokenRows = () => t.store.db.selectFrom('api_tokens').select(['id', 'expires_at', 'revoked_at']).execute();
+  const entries = (action: string) => t.services.audit.listAudit({ action });
+
+  it('records a login once, as the identity, with its token id; a login it cannot record issues no token', async () => {
+    const id = await identity('ci');
+    const res = await login(id);
+    const tokenId = /^kbx_([0-9a-f]{16})\./.exec(res.json['accessToken'] as string)?.[1];
+    const recorded = await entries('auth.login');
+    expect(recorded).toHaveLength(1);
+    expect(recorded[0]).toMatchObject({ actor: 'identity:ci', outcome: 'success', details: { tokenId } });
+
+    const secretUse = () => t.store.db.selectFrom('identity_secrets').select('last_used_at').executeTakeFirstOrThrow();
+    const before = { tokens: await tokenRows(), secret: await secretUse() };
+    t.clock.tick(1_000);
+    await breakAudit();
+    const refused = await login(id);
+    expect(refused.status).toBe(500);
+    expect(refused.text).not.toContain('kbx_');
+    expect({ tokens: await tokenRows(), secret: await secretUse() }).toEqual(before);
+  });
+
+  it('records a user login once, as the user; a login it cannot record starts no session', async () => {
+    await t.services.users.create({ name: 'alice', password: PASSWORD }, 'admin');
+    expect((await t.call('POST', '/api/v1/auth/user-login', { name: 'alice', password: PASSWORD })).status).toBe(200);
+    expect(await entries('auth.user-login')).toMatchObject([{ actor: 'user:alice', outcome: 'success' }]);
+
+    const lastLogin = () =>
+      t.store.db.selectFrom('users').select('last_login_at').where('name', '=', 'alice').execute();
+    const before = { tokens: await tokenRows(), user: await lastLogin() };
+    t.clock.tick(1_000);
+    await breakAudit();
+    expect((await t.call('POST', '/api/v1/auth/user-login', { name: 'alice', password: PASSWORD })).status).toBe(500);
+    expect({ tokens: await tokenRows(), user: await lastLogin() }).toEqual(before);
+  });
+
+  it('keeps the expiry when a renewal cannot be recorded, and the token when a self-revocation cannot', async () => {
+    const token = (await login(await identity('ci', { tokenTtl: 300, tokenMaxTtl: 600 }))).json[
+      'accessToken'
+    ] as string;
+    t.clock.tick(200_000);
+    const before = await tokenRows();
+    await breakAudit();
+    expect((await t.call('POST', '/api/v1/auth/token/renew', undefined, { token })).status).toBe(500);
+    expect((await t.call('POST', '/api/v1/auth/token/revoke', undefined, { token })).status).toBe(500);
+    expect(await tokenRows()).toEqual(before);
+
+    await mendAudit();
+    const renewed = await t.call('POST', '/api/v1/auth/token/renew', undefined, { token });
+    expect(renewed.json).toEqual({ expiresAt: '2026-01-01T00:08:20.000Z', capped: false });
+    expect((await t.call('POST', '/api/v1/auth/token/revoke', undefined, { token })).status).toBe(204);
+    expect(await entries('auth.renew')).toMatchObject([{ outcome: 'success', details: renewed.json }]);
+    expect(await entries('auth.revoke-self')).toMatchObject([{ outcome: 'success' }]);
   });
 });

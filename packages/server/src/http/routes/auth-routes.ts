@@ -5,7 +5,8 @@ import type { IdentityService } from '../../core/auth/identity-service.js';
 import type { RateLimiter } from '../../core/auth/rate-limiter.js';
 import type { TokenService } from '../../core/auth/token-service.js';
 import type { UserService } from '../../core/auth/user-service.js';
-import { auditAs } from '../audit-middleware.js';
+import type { AuditLog } from '../../core/audit/audit-log.js';
+import { auditAs, txAudit, txAuditAs } from '../audit-middleware.js';
 import type { HttpEnv } from '../http-env.js';
 import { parseBody } from '../validate.js';
 
@@ -14,6 +15,7 @@ export interface AuthRouteDeps {
   users: Pick<UserService, 'login'>;
   tokens: Pick<TokenService, 'get' | 'renew' | 'revoke'>;
   limits: { loginPerIp: RateLimiter; loginPerName: RateLimiter };
+  auditLog: Pick<AuditLog, 'appendIn' | 'publishedWhen'>;
 }
 
 const identityLogin = z.object({ clientId: z.string().max(100), clientSecret: z.string().max(200) });
@@ -43,9 +45,13 @@ export function authRoutes(deps: AuthRouteDeps) {
     const body = await parseBody(c, identityLogin);
     auditAs(c, 'auth.login', `identity:${body.clientId.slice(0, 40)}`);
     limit(c, deps, `identity:${body.clientId}`);
-    const result = await deps.identities.login(body.clientId, body.clientSecret, c.get('clientIp'));
-    c.get('audit').actor = { type: 'identity', name: result.identity };
-    c.get('audit').details['tokenId'] = result.tokenId;
+    // The token and its audit entry (made out to the identity, with the token's id) commit together.
+    const result = await deps.identities.login(
+      body.clientId,
+      body.clientSecret,
+      c.get('clientIp'),
+      txAuditAs(c, deps.auditLog),
+    );
     c.header('cache-control', 'no-store');
     return c.json({
       accessToken: result.accessToken,
@@ -61,10 +67,8 @@ export function authRoutes(deps: AuthRouteDeps) {
     const body = await parseBody(c, userLogin);
     auditAs(c, 'auth.user-login', `user:${body.name.slice(0, 64)}`);
     limit(c, deps, `user:${body.name}`);
-    const result = await deps.users.login(body.name, body.password);
     // Like identity logins, a failed attempt stays anonymous: the name it claimed is in the resource.
-    c.get('audit').actor = { type: 'user', name: result.user };
-    c.get('audit').details['tokenId'] = result.tokenId;
+    const result = await deps.users.login(body.name, body.password, txAuditAs(c, deps.auditLog));
     c.header('cache-control', 'no-store');
     return c.json({ token: result.token, tokenType: 'Bearer', expiresAt: result.expiresAt, user: result.user });
   });
@@ -87,14 +91,14 @@ export function authRoutes(deps: AuthRouteDeps) {
   app.post('/token/renew', async (c) => {
     const principal = c.get('principal');
     auditAs(c, 'auth.renew', `token:${principal.tokenId}`);
-    const renewed = await deps.tokens.renew(principal.tokenId);
+    const renewed = await deps.tokens.renew(principal.tokenId, txAudit(c, deps.auditLog));
     return c.json(renewed);
   });
 
   app.post('/token/revoke', async (c) => {
     const principal = c.get('principal');
     auditAs(c, 'auth.revoke-self', `token:${principal.tokenId}`);
-    await deps.tokens.revoke(principal.tokenId);
+    await deps.tokens.revoke(principal.tokenId, txAudit(c, deps.auditLog));
     return c.body(null, 204);
   });
 
