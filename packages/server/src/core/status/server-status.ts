@@ -80,16 +80,22 @@ export async function serverStatus(deps: StatusDeps): Promise<ServerStatus> {
       .executeTakeFirst();
     // The file first: it only ever trails the database, so read before the rows it must not be ahead of.
     const file = await deps.readHeadFile();
-    // Head row and last entry from one snapshot, so a commit landing in between does not look like tampering.
-    const { head, last } = await deps.db.transaction().execute(async (trx) => ({
-      head: await trx.selectFrom('audit_head').select(['seq', 'mac']).where('id', '=', 1).executeTakeFirst(),
-      last: await trx.selectFrom('audit_log').select(['seq', 'mac']).orderBy('seq', 'desc').limit(1).executeTakeFirst(),
-    }));
+    // Head row and last entry from one statement, one snapshot: a commit landing in between does not look like
+    // tampering, and a status poll takes no write lock (a transaction here would: writers begin IMMEDIATE).
+    const ends = await deps.db
+      .selectNoFrom((eb) => [
+        eb.selectFrom('audit_head').select('seq').where('id', '=', 1).as('headSeq'),
+        eb.selectFrom('audit_head').select('mac').where('id', '=', 1).as('headMac'),
+        eb.selectFrom('audit_log').select('seq').orderBy('seq', 'desc').limit(1).as('lastSeq'),
+        eb.selectFrom('audit_log').select('mac').orderBy('seq', 'desc').limit(1).as('lastMac'),
+      ])
+      .executeTakeFirstOrThrow();
+    const lastSeq = Number(ends.lastSeq ?? 0);
     // A quick consistency check (the full one is `keybox audit verify`): head row, last entry and head file agree.
     const headConsistent =
-      (head?.seq ?? 0) === (last?.seq ?? 0) &&
-      (head?.mac ?? '') === (last?.mac ?? '') &&
-      (file === undefined ? (last?.seq ?? 0) === 0 : file.seq <= (last?.seq ?? 0));
+      Number(ends.headSeq ?? 0) === lastSeq &&
+      (ends.headMac ?? '') === (ends.lastMac ?? '') &&
+      (file === undefined ? lastSeq === 0 : file.seq <= lastSeq);
     const ageDays =
       active === undefined ? null : Math.floor((now.getTime() - Date.parse(active.created_at)) / 86_400_000);
     return {
@@ -112,7 +118,7 @@ export async function serverStatus(deps: StatusDeps): Promise<ServerStatus> {
         users: await count(deps.db, 'users'),
         activeTokens: Number(tokens?.n ?? 0),
       },
-      audit: { entries: last?.seq ?? 0, headConsistent },
+      audit: { entries: lastSeq, headConsistent },
     };
   } catch (error) {
     return {

@@ -1,4 +1,7 @@
+import { DatabaseSync } from 'node:sqlite';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SQLITE_FILE } from '../../core/store/open-sqlite-store.js';
 import { createTestApp, type TestApp } from '../../test-support/test-app.js';
 
 let t: TestApp;
@@ -100,6 +103,19 @@ describe('/api/secrets/status', () => {
     expect(await count()).toBe(1);
     t.clock.tick(1000);
     expect(await count()).toBe(2);
+  });
+
+  it('answers while another process holds the write lock, counting the audit entries', async () => {
+    const entries = (await t.services.audit.listAudit({ limit: 1000 })).length;
+    const other = new DatabaseSync(join(t.dataDir, SQLITE_FILE), { timeout: 100 });
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      const res = await t.call('GET', '/api/secrets/status', undefined, { token: null });
+      expect(res.status).toBe(200);
+      expect(res.json).toMatchObject({ status: 'ok', audit: { entries, headConsistent: true } });
+    } finally {
+      other.close();
+    }
   });
 
   it('says degraded (503) when the audit chain head does not match its last entry', async () => {
