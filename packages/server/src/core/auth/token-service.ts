@@ -16,8 +16,8 @@ import type { Principal } from './principal.js';
  * Every token looks like `kbx_<16 hex id>.<43 base64url secret>`. The id finds the row; only an HMAC-SHA-256 of the
  * whole token (keyed by a data key, so a stolen database cannot be used to test guesses offline) is stored, and it is
  * compared in constant time. Tokens are random, so a slow password hash would only cost time on every request.
- * What a check reads is reused only until the store changes: a revocation takes effect on the next request, on every
- * server sharing the database.
+ * What a check reads is reused only until the store changes: a revocation takes effect on the next request to this
+ * server, and within OTHERS_POLL_MS (1 ms) on every other server sharing the database.
  */
 
 const TOKEN_PATTERN = /^kbx_([0-9a-f]{16})\.([A-Za-z0-9_-]{43})$/;
