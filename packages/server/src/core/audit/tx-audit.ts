@@ -15,6 +15,17 @@ export type TxAudit = (trx: Db, details?: Record<string, unknown>) => Promise<Af
 export type TxAuditAs = (actor: { type: 'user' | 'identity'; name: string }) => TxAudit;
 
 /**
+ * `audit`'s hook for `actor`, asked for only once the change's work has succeeded: a change refused on the way (a
+ * login whose secret was revoked meanwhile) is recorded by the caller as a failure, not as the actor's.
+ */
+export function recordedAs(
+  audit: TxAuditAs | undefined,
+  actor: { type: 'user' | 'identity'; name: string },
+): TxAudit | undefined {
+  return audit === undefined ? undefined : (trx, details) => audit(actor)(trx, details);
+}
+
+/**
  * Run once the transaction has committed, with a promise of it being on disk (the audit log streams the entries at
  * once, in commit order, and moves its head file only once they are durable).
  */

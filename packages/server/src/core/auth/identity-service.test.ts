@@ -1,4 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DatabaseSync } from 'node:sqlite';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { SQLITE_FILE } from '../store/open-sqlite-store.js';
 import { AppError } from '../app-error.js';
 import { appError } from '../../test-support/service-fixture.js';
 import { createTestApp, type TestApp } from '../../test-support/test-app.js';
@@ -23,6 +26,32 @@ async function refusal(clientId: string, secret: string, ip = '') {
 }
 
 describe('login', () => {
+  it('issues no token when the secret is revoked between its check and the token', async () => {
+    const ci = await identities().create('ci', {}, 'admin');
+    const secretId = /^kbs_([0-9a-f]{16})\./.exec(ci.clientSecret)?.[1];
+    const check = t.keyring.tokenHashMatches.bind(t.keyring);
+    // Right after the secret is checked, another server revokes it.
+    const spy = vi.spyOn(t.keyring, 'tokenHashMatches').mockImplementation((token, hash) => {
+      const other = new DatabaseSync(join(t.dataDir, SQLITE_FILE), { timeout: 5000 });
+      try {
+        other
+          .prepare('update identity_secrets set revoked_at = ? where id = ?')
+          .run(new Date().toISOString(), secretId ?? '');
+      } finally {
+        other.close();
+      }
+      return check(token, hash);
+    });
+    try {
+      expect(await refusal(ci.clientId, ci.clientSecret)).toBe(
+        'client secret revoked or identity disabled during login',
+      );
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await t.services.tokens.list({ kind: 'access' })).toEqual([]);
+  });
+
   it("exchanges a client id and secret for an access token that lives the identity's TTL", async () => {
     const ci = await identities().create('ci', { tokenTtl: 300, tokenMaxTtl: 900, tokenUses: 5 }, 'admin');
     const login = await identities().login(ci.clientId, ci.clientSecret, '');

@@ -5,7 +5,7 @@ import { AppError, conflict, invalidInput, notFound } from '../app-error.js';
 import { isoNow, type Clock } from '../clock.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { PolicyService } from '../policy/policy-service.js';
-import { audited, type TxAudit, type TxAuditAs } from '../audit/tx-audit.js';
+import { audited, recordedAs, type TxAudit, type TxAuditAs } from '../audit/tx-audit.js';
 import type { Db } from '../store/database.js';
 import { addressAllowed, type TokenService } from './token-service.js';
 
@@ -286,9 +286,36 @@ export function createIdentityService({ db, clock, keyring, tokens, policies }: 
     }
     const issued = await audited(
       db,
-      audit?.({ type: 'identity', name: row.name }),
+      recordedAs(audit, { type: 'identity', name: row.name }),
       async (trx) => {
-        await trx.updateTable('identity_secrets').set({ last_used_at: now }).where('id', '=', row.secretId).execute();
+        // Checked again under the write lock: a secret revoked, or an identity disabled, since the read above gets
+        // no token (revoking a secret revokes the tokens it issued, in its own transaction: one of the two is first).
+        const used = await trx
+          .updateTable('identity_secrets')
+          .set({ last_used_at: now })
+          .where('id', '=', row.secretId)
+          .where('revoked_at', 'is', null)
+          .where((eb) =>
+            eb.and([
+              eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]),
+              eb.exists(
+                eb
+                  .selectFrom('identities')
+                  .select('id')
+                  .where('id', '=', row.identityId)
+                  .where('disabled_at', 'is', null),
+              ),
+            ]),
+          )
+          .executeTakeFirst();
+        if (Number(used.numUpdatedRows) !== 1) {
+          throw new AppError('UNAUTHENTICATED', 'invalid client id or secret', undefined, {
+            audit: {
+              reason: 'client secret revoked or identity disabled during login',
+              clientId: clientId.slice(0, 40),
+            },
+          });
+        }
         return tokens.issue(
           {
             kind: 'access',

@@ -1,4 +1,7 @@
+import { DatabaseSync } from 'node:sqlite';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SQLITE_FILE } from '../store/open-sqlite-store.js';
 import { appError } from '../../test-support/service-fixture.js';
 import { createTestApp, type TestApp } from '../../test-support/test-app.js';
 import { hashPassword, verifyPassword } from './password.js';
@@ -22,6 +25,26 @@ async function refusal(name: string, password: string) {
 }
 
 describe('login', () => {
+  it('starts no session when the password changes while the login checks the old one', async () => {
+    const another = await hashPassword('a different passphrase');
+    const pending = users().login('alice', PASSWORD);
+    // The row is read and the password check (tens of ms, off the loop) is under way: change the password now,
+    // from another connection, as another server would.
+    await new Promise((resolve) => setImmediate(resolve));
+    const other = new DatabaseSync(join(t.dataDir, SQLITE_FILE), { timeout: 5000 });
+    try {
+      other.prepare('update users set password_hash = ? where name = ?').run(another, 'alice');
+    } finally {
+      other.close();
+    }
+    const error = await appError(pending);
+    expect(error).toMatchObject({
+      code: 'UNAUTHENTICATED',
+      audit: { reason: 'password changed or user disabled during login' },
+    });
+    expect(await t.services.tokens.list({ kind: 'session' })).toEqual([]);
+  });
+
   it('gives a wrong password, an unknown user and a disabled user the same answer', async () => {
     await users().create({ name: 'bob', password: PASSWORD }, 'admin');
     await users().setDisabled('bob', true);
