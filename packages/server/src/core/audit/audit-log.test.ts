@@ -184,4 +184,32 @@ describe('with the store group commit (synced after commit)', () => {
     await slow.settled();
     expect((await verifyAuditChain(temp.db, key, { headFile: headFile() })).ok).toBe(true);
   });
+
+  it('fails the entries queued behind a group whose sync failed, and streams none of them', async () => {
+    let failSync = () => undefined as void;
+    let lost = false;
+    const failing = openLog({
+      groupCommit: async (work) => {
+        if (lost) throw new Error('the database can no longer be synced to disk'); // what the store does from then on
+        const { result, durable } = await temp.store.groupCommit(work);
+        const held = new Promise<void>((_, reject) => {
+          failSync = () => {
+            lost = true;
+            reject(new Error('EIO'));
+          };
+        });
+        return { result, durable: durable.then(() => held) };
+      },
+    });
+    const first = failing.append(entry('first'));
+    first.catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 20)); // committed, its sync under way
+    const queued = [failing.append(entry('b')), failing.append(entry('c'))];
+    for (const q of queued) q.catch(() => undefined);
+    failSync();
+    await expect(first).rejects.toThrow('EIO');
+    for (const q of queued) await expect(q).rejects.toThrow('can no longer be synced');
+    await failing.settled();
+    expect(lines).toEqual([]);
+  });
 });
