@@ -70,7 +70,8 @@ async function measure(targets, request, t, bodyBytes) {
   for (const who of SERVERS) await load('autocannon', who, t.warm);
   const max = Object.fromEntries(SERVERS.map((who) => [who, []]));
   for (let round = 0; round < t.rounds; round++) {
-    const order = round % 2 === 0 ? SERVERS : [...SERVERS].reverse();
+    // Each round starts one server further on, so that every server takes every place in the order.
+    const order = SERVERS.map((_, i) => SERVERS[(i + round) % SERVERS.length]);
     for (const who of order) max[who].push(await load('autocannon', who, t.max));
   }
   const best = (who) => ({
