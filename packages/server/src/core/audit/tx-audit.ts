@@ -10,7 +10,7 @@ export type TxAudit = (trx: Db, details?: Record<string, unknown>) => Promise<Af
 
 /**
  * The hook for a change whose actor the service learns only on the way (a login: who it is once the credentials
- * check out). The service calls it with the actor, then passes what it returns to `audited`.
+ * check out). The service passes `recordedAs(audit, actor)` to `audited`.
  */
 export type TxAuditAs = (actor: { type: 'user' | 'identity'; name: string }) => TxAudit;
 
