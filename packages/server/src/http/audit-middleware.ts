@@ -105,9 +105,10 @@ export function txAudit(c: Context<HttpEnv>, auditLog: Pick<AuditLog, 'appendIn'
 
 /** `txAudit` for a change whose actor the service names (a login): the entry is recorded as theirs. */
 export function txAuditAs(c: Context<HttpEnv>, auditLog: Pick<AuditLog, 'appendIn' | 'publishedWhen'>): TxAuditAs {
-  return (actor) => {
+  const hook = txAudit(c, auditLog);
+  return (actor) => (trx, details) => {
     c.get('audit').actor = actor;
-    return txAudit(c, auditLog);
+    return hook(trx, details);
   };
 }
 

@@ -10,20 +10,10 @@ export type TxAudit = (trx: Db, details?: Record<string, unknown>) => Promise<Af
 
 /**
  * The hook for a change whose actor the service learns only on the way (a login: who it is once the credentials
- * check out). The service passes `recordedAs(audit, actor)` to `audited`.
+ * check out). The service passes `audit(actor)` to `audited`; the entry is made out to the actor only when it is
+ * recorded, after the change's work succeeded (a login refused on the way stays anonymous, like any failed one).
  */
 export type TxAuditAs = (actor: { type: 'user' | 'identity'; name: string }) => TxAudit;
-
-/**
- * `audit`'s hook for `actor`, asked for only once the change's work has succeeded: a change refused on the way (a
- * login whose secret was revoked meanwhile) is recorded by the caller as a failure, not as the actor's.
- */
-export function recordedAs(
-  audit: TxAuditAs | undefined,
-  actor: { type: 'user' | 'identity'; name: string },
-): TxAudit | undefined {
-  return audit === undefined ? undefined : (trx, details) => audit(actor)(trx, details);
-}
 
 /**
  * Run once the transaction has committed, with a promise of it being on disk (the audit log streams the entries at

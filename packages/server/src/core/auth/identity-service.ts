@@ -5,7 +5,7 @@ import { AppError, conflict, invalidInput, notFound } from '../app-error.js';
 import { isoNow, type Clock } from '../clock.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { PolicyService } from '../policy/policy-service.js';
-import { audited, recordedAs, type TxAudit, type TxAuditAs } from '../audit/tx-audit.js';
+import { audited, type TxAudit, type TxAuditAs } from '../audit/tx-audit.js';
 import type { Db } from '../store/database.js';
 import { addressAllowed, type TokenService } from './token-service.js';
 
@@ -286,7 +286,7 @@ export function createIdentityService({ db, clock, keyring, tokens, policies }: 
     }
     const issued = await audited(
       db,
-      recordedAs(audit, { type: 'identity', name: row.name }),
+      audit?.({ type: 'identity', name: row.name }),
       async (trx) => {
         // Checked again under the write lock: a secret revoked, or an identity disabled, since the read above gets
         // no token (revoking a secret revokes the tokens it issued, in its own transaction: one of the two is first).

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AppError, conflict, invalidInput, notFound } from '../app-error.js';
 import { isoNow, type Clock } from '../clock.js';
 import type { PolicyService } from '../policy/policy-service.js';
-import { audited, recordedAs, type TxAudit, type TxAuditAs } from '../audit/tx-audit.js';
+import { audited, type TxAudit, type TxAuditAs } from '../audit/tx-audit.js';
 import type { Db } from '../store/database.js';
 import { DUMMY_HASH_PROMISE, hashPassword, PASSWORD_MIN, verifyPassword } from './password.js';
 import type { TokenService } from './token-service.js';
@@ -141,7 +141,7 @@ export function createUserService({ db, clock, tokens, policies }: UserServiceDe
     }
     const session = await audited(
       db,
-      recordedAs(audit, { type: 'user', name: row.name }),
+      audit?.({ type: 'user', name: row.name }),
       async (trx) => {
         // The password was checked outside the transaction (it takes a while); under the write lock, make sure it is
         // still the one checked and the user still enabled. A password change ends every session in its own
