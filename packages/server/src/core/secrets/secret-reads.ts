@@ -40,6 +40,16 @@ export type BulkReadOutcome =
       folders: BulkFolderIndex;
     };
 
+/** One folder as `readFolder` returns it. */
+export interface FolderRead {
+  path: string;
+  revision: number;
+  /** When the current revision was written. */
+  updatedAt: string;
+  secrets: { name: string; value: string; version: number }[];
+  folders: BulkFolderIndex;
+}
+
 const EMPTY_BUNDLE = Buffer.from('[]');
 
 export interface SecretReadsDeps {
@@ -66,7 +76,16 @@ export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps
         .selectFrom('folders as f')
         .innerJoin('environments as e', 'e.id', 'f.environment_id')
         .innerJoin('projects as p', 'p.id', 'e.project_id')
-        .select(['f.id', 'f.path', 'f.revision', 'f.bundle', 'f.names', 'e.id as envId', 'p.id as projectId'])
+        .select([
+          'f.id',
+          'f.path',
+          'f.revision',
+          'f.bundle',
+          'f.names',
+          'f.updated_at',
+          'e.id as envId',
+          'p.id as projectId',
+        ])
         .where('p.slug', '=', '')
         .where('e.slug', '=', '')
         .where((eb) =>
@@ -303,6 +322,22 @@ export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps
     return { status: 200, etag, body: Buffer.concat(parts), folders };
   }
 
+  /**
+   * One folder's live secrets, parsed, from the same cached rows as the bulk read (the Vault KV read): what it holds
+   * at its current revision, when that revision was made, and the folder index the audit entry records.
+   */
+  async function readFolder(project: string, env: string, rawPath: string): Promise<FolderRead> {
+    const { ordered, entry } = await loadScope(project, env, [rawPath], false, undefined);
+    const row = ordered[0] as ScopeRow;
+    const ref: EnvRef = { projectId: row.projectId, envId: row.envId, project, env };
+    const secrets = JSON.parse(plaintextOf(row, ref, entry).toString('utf8')) as FolderRead['secrets'];
+    const folders = folderIndex(ordered);
+    if (row.names === null && row.bundle !== null) {
+      (folders[0] as { names: string | null }).names = JSON.stringify(secrets.map((e) => [e.name, e.version]));
+    }
+    return { path: row.path, revision: row.revision, updatedAt: row.updated_at, secrets, folders };
+  }
+
   async function list(
     scope: Scope,
     options: { recursive?: boolean; includeDeleted?: boolean; allow?: ((path: string) => boolean) | undefined } = {},
@@ -475,5 +510,5 @@ export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps
     return { scopes: scopes.size, bytes: cachedBytes };
   }
 
-  return { bulkRead, scopeEtag, list, get, history, listFolders, folderHistory, cacheUsage };
+  return { bulkRead, readFolder, scopeEtag, list, get, history, listFolders, folderHistory, cacheUsage };
 }

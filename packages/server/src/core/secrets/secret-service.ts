@@ -3,12 +3,13 @@ import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../store/database.js';
 import type { StoreChanges } from '../store/node-sqlite-dialect.js';
 import type { ChangeFeed } from './change-feed.js';
+import { createFolderVersions } from './folder-versions.js';
 import { scopeNotFound } from './locations.js';
 import { createSecretReads } from './secret-reads.js';
 import { createSecretWrites } from './secret-writes.js';
 
 export type { Scope } from './locations.js';
-export type { BulkReadOutcome } from './secret-reads.js';
+export type { BulkReadOutcome, FolderRead } from './secret-reads.js';
 
 export interface SecretServiceDeps {
   db: Db;
@@ -24,6 +25,7 @@ export function createSecretService(deps: SecretServiceDeps) {
   return {
     ...createSecretReads(deps),
     ...createSecretWrites(deps),
+    ...createFolderVersions(deps),
     scopeNotFound: (project: string, env: string) => scopeNotFound(deps.db, project, env),
   };
 }

@@ -1,5 +1,5 @@
 import type { BatchResult, FolderRollbackResult, SecretChange } from '@keybox/sdk';
-import { AppError, invalidInput, notFound } from '../app-error.js';
+import { AppError, conflict, invalidInput, notFound } from '../app-error.js';
 import { isoNow, type Clock } from '../clock.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { audited, type TxAudit } from '../audit/tx-audit.js';
@@ -70,6 +70,93 @@ export function createSecretWrites({ db, keyring, clock, changes }: SecretWrites
           action,
           ifRevision: options.ifRevision,
         });
+      },
+      batchDetails,
+    );
+  }
+
+  /**
+   * Writes a folder as a whole (the Vault KV v2 write): `replace` makes `values` the folder's whole contents, deleting
+   * every live secret it does not name (an empty `values` for a folder never written is refused: nothing to store);
+   * `clear` deletes every live secret, if any; `merge` applies `values` as a JSON merge patch (null deletes; a name
+   * already absent is skipped) to a folder that must exist. One transaction, one revision. `ifRevision` is the check-and-set:
+   * 0 means "only if the folder has never been written". `mayDelete` is asked, inside the transaction, before any
+   * secret is deleted, so a caller without the right fails with nothing written.
+   */
+  async function writeFolder(
+    scope: Scope,
+    values: Readonly<Record<string, string | null>>,
+    options: {
+      mode: 'replace' | 'clear' | 'merge';
+      actor: string;
+      ifRevision?: number | undefined;
+      mayDelete?: ((names: string[]) => void) | undefined;
+      audit?: TxAudit | undefined;
+    },
+  ): Promise<BatchResult & { updatedAt: string | null }> {
+    const path = assertPath(scope.path);
+    const given = Object.entries(values).map(([name, value]) => ({ name: assertName(name), value }));
+    return audited(
+      db,
+      options.audit,
+      async (trx) => {
+        const ref = await resolveEnvironment(trx, scope.project, scope.env);
+        const folder = await trx
+          .selectFrom('folders')
+          .select(['id', 'revision', 'updated_at'])
+          .where('environment_id', '=', ref.envId)
+          .where('path', '=', path)
+          .executeTakeFirst();
+        if (folder === undefined && options.mode === 'merge') {
+          throw notFound(`folder ${path} does not exist in ${ref.project}/${ref.env}`, { path });
+        }
+        const liveRows =
+          folder === undefined
+            ? []
+            : await trx
+                .selectFrom('secrets')
+                .select('name')
+                .where('folder_id', '=', folder.id)
+                .where('deleted_at', 'is', null)
+                .execute();
+        const live = new Set(liveRows.map((r) => r.name));
+        const changes: FolderChange[] = [];
+        for (const { name, value } of given) {
+          if (value !== null) changes.push({ name, value });
+          else if (live.has(name)) changes.push({ name, value: undefined });
+        }
+        if (options.mode === 'replace' && given.length === 0 && live.size === 0) {
+          throw invalidInput('no data provided: an empty folder is not stored');
+        }
+        if (options.mode !== 'merge') {
+          const named = new Set(given.map((g) => g.name));
+          for (const name of [...live].sort()) if (!named.has(name)) changes.push({ name, value: undefined });
+        }
+        const deleting = changes.filter((c) => c.value === undefined).map((c) => c.name);
+        if (deleting.length > 0) options.mayDelete?.(deleting);
+        if (changes.length === 0) {
+          const revision = folder?.revision ?? 0;
+          if (options.ifRevision !== undefined && options.ifRevision !== revision) {
+            throw conflict(`folder ${path} is at revision ${revision}, not ${options.ifRevision}`, {
+              path,
+              revision,
+              expected: options.ifRevision,
+            });
+          }
+          return { path, revision, results: [], updatedAt: folder?.updated_at ?? null };
+        }
+        const result = await writer.write(trx, ref, path, changes, {
+          actor: options.actor,
+          action: { replace: 'replace', clear: 'delete', merge: 'patch' }[options.mode],
+          ifRevision: options.ifRevision,
+        });
+        const after = await trx
+          .selectFrom('folders')
+          .select('updated_at')
+          .where('environment_id', '=', ref.envId)
+          .where('path', '=', path)
+          .executeTakeFirstOrThrow();
+        return { ...result, updatedAt: after.updated_at };
       },
       batchDetails,
     );
@@ -235,6 +322,7 @@ export function createSecretWrites({ db, keyring, clock, changes }: SecretWrites
 
   return {
     applyChanges: (...args: Parameters<typeof applyChanges>) => applyChanges(...args).then(notify(args[0])),
+    writeFolder: (...args: Parameters<typeof writeFolder>) => writeFolder(...args).then(notify(args[0])),
     rollbackSecret: (...args: Parameters<typeof rollbackSecret>) => rollbackSecret(...args).then(notify(args[0])),
     rollbackFolder: (...args: Parameters<typeof rollbackFolder>) => rollbackFolder(...args).then(notify(args[0])),
     destroyVersion,
