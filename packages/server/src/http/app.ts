@@ -27,6 +27,8 @@ import { authRoutes } from './routes/auth-routes.js';
 import { manifestRoutes } from './routes/manifest-routes.js';
 import { projectRoutes } from './routes/project-routes.js';
 import { bulkReadRoute, secretRoutes } from './routes/secret-routes.js';
+import { vaultApi } from './vault/vault-api.js';
+import { isVaultPath, vaultErrorResponse } from './vault/vault-errors.js';
 
 export interface AppLimits {
   /** Login attempts per client address. */
@@ -116,6 +118,7 @@ export function createApp(deps: AppDeps) {
   const limitBodies: MiddlewareHandler<HttpEnv> = (c, next) =>
     c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next);
   app.use('/api/*', limitBodies);
+  app.use('/v1/*', limitBodies);
 
   app.get('/healthz', (c) => c.json<HealthResponse>({ status: 'ok', version: deps.version }));
   // For monitors, without a token: states, counts and ages only — no value and no name.
@@ -189,10 +192,27 @@ export function createApp(deps: AppDeps) {
     }),
   );
 
+  app.route(
+    '/v1',
+    vaultApi({
+      secrets: deps.secrets,
+      projects: deps.projects,
+      tokens: deps.tokens,
+      identities: deps.identities,
+      policies: deps.policies,
+      limits,
+      authFailuresPerIp: limits.authFailuresPerIp,
+      auditLog: deps.auditLog,
+      clock: deps.clock,
+      version: deps.version,
+    }),
+  );
+
   app.notFound((c) => {
+    if (isVaultPath(c.req.path)) throw new AppError('NOT_FOUND', `no handler for route "${c.req.path.slice(4)}"`);
     throw new AppError('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`);
   });
-  app.onError(handleError);
+  app.onError((error, c) => (isVaultPath(c.req.path) ? vaultErrorResponse(error, c) : handleError(error, c)));
   return app;
 }
 

@@ -59,7 +59,11 @@ export const AUDIT_FAILED_MESSAGE = 'the request could not be recorded in the au
  * the entry to be committed. If the entry cannot be stored, the client gets a 500 instead of the response: the log
  * fails closed.
  */
-export function auditMiddleware(auditLog: Pick<AuditLog, 'append'>): MiddlewareHandler<HttpEnv> {
+export function auditMiddleware(
+  auditLog: Pick<AuditLog, 'append'>,
+  /** The 500 body when the entry cannot be stored (the Vault API answers in its own format). */
+  failureBody: (requestId: string) => unknown = (requestId) => errorBody('INTERNAL', AUDIT_FAILED_MESSAGE, requestId),
+): MiddlewareHandler<HttpEnv> {
   return async (c, next) => {
     c.set('audit', { action: `${c.req.method} ${c.req.path}`, resource: c.req.path, details: {} });
     await next();
@@ -82,7 +86,7 @@ export function auditMiddleware(auditLog: Pick<AuditLog, 'append'>): MiddlewareH
       await auditLog.append(entryFor(c, outcomeOf(status), details));
     } catch (error) {
       c.get('log').error({ err: error }, 'audit entry could not be stored; refusing the response');
-      c.res = new Response(JSON.stringify(errorBody('INTERNAL', AUDIT_FAILED_MESSAGE, c.get('requestId'))), {
+      c.res = new Response(JSON.stringify(failureBody(c.get('requestId'))), {
         status: 500,
         headers: { 'content-type': 'application/json', 'x-request-id': c.get('requestId') },
       });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Capability } from '../core/policy/policy-rules.js';
 import { createApiTestApp, expectError, type ApiTestApp } from '../test-support/api-test-app.js';
 import { DIRECT_ROUTES } from './direct-bulk-read.js';
+import { isVaultPath } from './vault/vault-errors.js';
 import {
   ROUTE_CATALOGUE,
   TARGET,
@@ -222,10 +223,19 @@ for (const route of ROUTE_CATALOGUE) {
       const title = { unauthenticated: 'answers 401', forbidden: 'answers 403', allowed: 'lets through' }[want];
       it(`${title}: ${credential}${via === 'app' ? '' : ' (through the listener)'}`, async () => {
         const sample = route.sample(fixture);
-        const call = via === 'app' ? t.call : (await t.listen()).call;
-        const res = await call(route.method, sample.path, sample.body, { token: tokens[credential] });
+        const vault = isVaultPath(route.path);
+        const call = vault ? t.callVault : via === 'app' ? t.call : (await t.listen()).call;
+        const init = {
+          token: tokens[credential],
+          ...(sample.headers === undefined ? {} : { headers: sample.headers }),
+        };
+        const res = await call(route.method, sample.path, sample.body, init);
         const cell = `${credential} × ${route.method} ${sample.path} answered ${res.status} ${res.text.slice(0, 160)}`;
-        if (want === 'unauthenticated') {
+        if (vault && want !== 'allowed') {
+          // Vault answers a bad token and a policy refusal alike: 403, "permission denied".
+          expect(res.status, `UNEXPECTED ALLOW: ${cell}`).toBe(403);
+          expect(res.json['errors'][0]).toBe('permission denied');
+        } else if (want === 'unauthenticated') {
           expect(res.status, `UNEXPECTED ALLOW: ${cell}`).toBe(401);
           expectError(res, 'UNAUTHENTICATED');
         } else if (want === 'forbidden') {

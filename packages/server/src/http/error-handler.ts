@@ -19,23 +19,37 @@ export function sendError(c: Context<HttpEnv>, code: ApiErrorCode, message: stri
   return c.json(errorBody(code, message, c.get('requestId'), details), API_ERROR_STATUS[code] as ContentfulStatusCode);
 }
 
+/** An error as the API reports it: a stable code, a message safe to show, and machine-readable details. */
+export interface ReportedError {
+  code: ApiErrorCode;
+  message: string;
+  details?: Record<string, unknown> | undefined;
+}
+
 /**
- * The one place errors become responses: an AppError keeps its code and message; anything else is logged with its
- * stack and answered with a bare INTERNAL so no internal detail (or value) reaches the client.
+ * What an error becomes for the client: an AppError keeps its code and message; anything else is logged with its
+ * stack and reported as a bare INTERNAL so no internal detail (or value) reaches the client.
  */
-export function handleError(error: Error, c: Context<HttpEnv>) {
+export function reportedError(error: Error, c: Context<HttpEnv>): ReportedError {
   if (error instanceof AppError) {
     if (error.code === 'INTERNAL') c.get('log').error({ err: error }, 'internal error');
-    return sendError(c, error.code, error.message, error.details);
+    return { code: error.code, message: error.message, details: error.details };
   }
   if (error instanceof HTTPException) {
-    const code: ApiErrorCode = error.status === 413 ? 'PAYLOAD_TOO_LARGE' : 'INVALID_INPUT';
-    return sendError(c, code, error.status === 413 ? 'request body too large' : 'bad request');
+    return error.status === 413
+      ? { code: 'PAYLOAD_TOO_LARGE', message: 'request body too large' }
+      : { code: 'INVALID_INPUT', message: 'bad request' };
   }
   if (error instanceof DecryptError) {
     c.get('log').error({ err: { message: error.message } }, 'stored ciphertext failed to decrypt');
-    return sendError(c, 'INTERNAL', 'stored data failed an integrity check; see the server log');
+    return { code: 'INTERNAL', message: 'stored data failed an integrity check; see the server log' };
   }
   c.get('log').error({ err: error }, 'unhandled error');
-  return sendError(c, 'INTERNAL', 'internal error');
+  return { code: 'INTERNAL', message: 'internal error' };
+}
+
+/** The one place native API errors become responses (the Vault-compatible API has vault/vault-errors.ts). */
+export function handleError(error: Error, c: Context<HttpEnv>) {
+  const reported = reportedError(error, c);
+  return sendError(c, reported.code, reported.message, reported.details);
 }

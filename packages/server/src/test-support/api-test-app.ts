@@ -41,7 +41,16 @@ export async function createApiTestApp(options: Omit<NonNullable<Parameters<type
     return { ...listener, call: checked(listener.call) };
   }
 
-  return { ...t, clock, call: checked(t.call), listen, canary, errorsChecked: () => errorsChecked };
+  return {
+    ...t,
+    clock,
+    call: checked(t.call),
+    /** `call` without the envelope check, for the Vault-compatible API (which answers in Vault's format). */
+    callVault: t.call,
+    listen,
+    canary,
+    errorsChecked: () => errorsChecked,
+  };
 }
 
 export type ApiTestApp = Awaited<ReturnType<typeof createApiTestApp>>;

@@ -41,10 +41,11 @@ export interface CatalogueFixture {
 export interface RouteSample {
   path: string;
   body?: unknown;
+  headers?: Record<string, string>;
 }
 
 export interface CatalogueRoute {
-  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** The path template exactly as the app registers it. */
   path: string;
   access: RouteAccess;
@@ -236,7 +237,76 @@ export const ROUTE_CATALOGUE: CatalogueRoute[] = [
   route('POST', '/api/v1/tokens', system, () => ({ path: '/api/v1/tokens', body: { name: 'new-token' } })),
   route('GET', '/api/v1/tokens/:id', system, (f) => ({ path: `/api/v1/tokens/${f.tokenId}` })),
   route('DELETE', '/api/v1/tokens/:id', system, (f) => ({ path: `/api/v1/tokens/${f.tokenId}` })),
+
+  // The Vault-compatible API (errors in Vault's format: a refusal of either kind is a 403)
+  route('GET', '/v1/sys/health', { kind: 'public' }, () => ({ path: '/v1/sys/health' })),
+  route('HEAD', '/v1/sys/health', { kind: 'public' }, () => ({ path: '/v1/sys/health' })),
+  route('GET', '/v1/sys/internal/ui/mounts/*', { kind: 'project-visible' }, () => ({
+    path: `/v1/sys/internal/ui/mounts/${vaultFolder('data')}`,
+  })),
+  route('GET', '/v1/auth/token/lookup-self', { kind: 'authenticated' }, () => ({ path: '/v1/auth/token/lookup-self' })),
+  route('POST', '/v1/auth/token/lookup-self', { kind: 'authenticated' }, () => ({
+    path: '/v1/auth/token/lookup-self',
+  })),
+  ...(['POST', 'PUT'] as const).flatMap((method) => [
+    route(method, '/v1/auth/token/renew-self', { kind: 'authenticated' }, () => ({
+      path: '/v1/auth/token/renew-self',
+    })),
+    route(method, '/v1/auth/token/revoke-self', { kind: 'authenticated' }, () => ({
+      path: '/v1/auth/token/revoke-self',
+    })),
+    route(method, '/v1/auth/approle/login', { kind: 'public' }, (f) => ({
+      path: '/v1/auth/approle/login',
+      body: { role_id: f.clientId, secret_id: f.clientSecret },
+    })),
+    route(method, '/v1/:mount/data/*', folder('write'), () => ({
+      path: `/v1/${vaultFolder('data')}`,
+      body: { data: { API_KEY: 'vault-written' } },
+    })),
+    route(method, '/v1/:mount/metadata/*', { kind: 'authenticated' }, () => ({
+      path: `/v1/${vaultFolder('metadata')}`,
+      body: { max_versions: 5 },
+    })),
+  ]),
+  route('POST', '/v1/:mount/destroy/*', folder('delete'), () => ({
+    path: `/v1/${vaultFolder('destroy')}`,
+    body: { versions: [1] },
+  })),
+  route('PUT', '/v1/:mount/destroy/*', folder('delete'), () => ({
+    path: `/v1/${vaultFolder('destroy')}`,
+    body: { versions: [1] },
+  })),
+  route('GET', '/v1/:mount/data/*', folder('read'), () => ({ path: `/v1/${vaultFolder('data')}` })),
+  route('PATCH', '/v1/:mount/data/*', folder('write'), () => ({
+    path: `/v1/${vaultFolder('data')}`,
+    body: { data: { PATCHED: 'yes' } },
+    headers: { 'content-type': 'application/merge-patch+json' },
+  })),
+  route('DELETE', '/v1/:mount/data/*', folder('delete'), () => ({ path: `/v1/${vaultFolder('data')}` })),
+  route('POST', '/v1/:mount/delete/*', folder('delete'), () => ({
+    path: `/v1/${vaultFolder('delete')}`,
+    // The sample folder's current revision is one of these (how many the fixture wrote is not fixed).
+    body: { versions: Array.from({ length: 50 }, (_, i) => i + 1) },
+  })),
+  route('POST', '/v1/:mount/undelete/*', folder('write'), () => ({
+    path: `/v1/${vaultFolder('undelete')}`,
+    body: { versions: [1] },
+  })),
+  route('GET', '/v1/:mount/metadata/*', folder('list'), () => ({ path: `/v1/${vaultFolder('metadata')}` })),
+  route('PATCH', '/v1/:mount/metadata/*', { kind: 'authenticated' }, () => ({
+    path: `/v1/${vaultFolder('metadata')}`,
+    body: { max_versions: 5 },
+    headers: { 'content-type': 'application/merge-patch+json' },
+  })),
+  route('DELETE', '/v1/:mount/metadata/*', { kind: 'authenticated' }, () => ({
+    path: `/v1/${vaultFolder('metadata')}`,
+  })),
 ];
+
+/** The Vault API path of the target folder under one KV operation: `shop/<operation>/dev/backend`. */
+function vaultFolder(operation: string): string {
+  return `${TARGET.project}/${operation}/${TARGET.env}${TARGET.folder}`;
+}
 
 /** The policy rules for the catalogue's sample data (the `victim` policy every principal has attached). */
 export const VICTIM_RULES = victimRules;

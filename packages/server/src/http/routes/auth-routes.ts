@@ -22,10 +22,10 @@ const identityLogin = z.object({ clientId: z.string().max(100), clientSecret: z.
 const userLogin = z.object({ name: z.string().max(64), password: z.string().max(1024) });
 
 /** Logins are limited per client address and per identity or user name; a refusal says when to retry. */
-function limit(c: Context<HttpEnv>, deps: AuthRouteDeps, name: string) {
+export function limitLogin(c: Context<HttpEnv>, limits: AuthRouteDeps['limits'], name: string) {
   for (const [limiter, key] of [
-    [deps.limits.loginPerIp, c.get('clientIp')],
-    [deps.limits.loginPerName, name],
+    [limits.loginPerIp, c.get('clientIp')],
+    [limits.loginPerName, name],
   ] as const) {
     const taken = limiter.take(key);
     if (!taken.ok) {
@@ -44,7 +44,7 @@ export function authRoutes(deps: AuthRouteDeps) {
   app.post('/login', async (c) => {
     const body = await parseBody(c, identityLogin);
     auditAs(c, 'auth.login', `identity:${body.clientId.slice(0, 40)}`);
-    limit(c, deps, `identity:${body.clientId}`);
+    limitLogin(c, deps.limits, `identity:${body.clientId}`);
     // The token and its audit entry (made out to the identity, with the token's id) commit together.
     const result = await deps.identities.login(
       body.clientId,
@@ -66,7 +66,7 @@ export function authRoutes(deps: AuthRouteDeps) {
   app.post('/user-login', async (c) => {
     const body = await parseBody(c, userLogin);
     auditAs(c, 'auth.user-login', `user:${body.name.slice(0, 64)}`);
-    limit(c, deps, `user:${body.name}`);
+    limitLogin(c, deps.limits, `user:${body.name}`);
     // Like identity logins, a failed attempt stays anonymous: the name it claimed is in the resource.
     const result = await deps.users.login(body.name, body.password, txAuditAs(c, deps.auditLog));
     c.header('cache-control', 'no-store');

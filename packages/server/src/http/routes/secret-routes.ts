@@ -103,7 +103,10 @@ function readScope(c: Context<HttpEnv>, q: BulkQuery, action: string) {
  * stored once (core/audit/audit-names.ts): at 200 secrets, writing and hashing the whole list into every entry was
  * the largest cost of the read. The route and the direct listener (direct-bulk-read.ts) both record this.
  */
-export function bulkReadAudit(outcome: BulkReadOutcome): { detailsJson: string; namesLists: NamesList[] } {
+export function bulkReadAudit(outcome: Pick<BulkReadOutcome, 'status' | 'folders'>): {
+  detailsJson: string;
+  namesLists: NamesList[];
+} {
   // An unchanged scope serves the same folder index object on every read: the same text (the same string, which
   // the audit chain's canonical form can then reuse too) until it changes.
   let kept = auditOf.get(outcome.folders);

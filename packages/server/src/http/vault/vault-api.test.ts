@@ -1,0 +1,421 @@
+import { randomBytes } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createTestApp } from '../../test-support/test-app.js';
+
+/*
+ * The Vault-compatible API through the app itself: Vault's envelope and error bodies, KV v2 over folders, Keybox
+ * policies and the audit log. vault-client.test.ts drives the same server with a real Vault client over HTTP.
+ */
+
+let t: Awaited<ReturnType<typeof createTestApp>>;
+beforeEach(async () => {
+  t = await createTestApp();
+  await t.services.projects.create({ slug: 'shop' });
+});
+afterEach(async () => {
+  await t.close();
+});
+
+async function vault(
+  method: string,
+  path: string,
+  body?: unknown,
+  init: { token?: string | null; headers?: Record<string, string> } = {},
+) {
+  const headers: Record<string, string> = { ...init.headers };
+  const token = init.token === undefined ? t.token : init.token;
+  if (token !== null) headers['x-vault-token'] = token;
+  const res = await t.app.request(`/v1/${path}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  const json = (text === '' ? undefined : JSON.parse(text)) as Record<string, any>;
+  if (res.status >= 400 && json !== undefined && !('data' in json)) {
+    // Vault's error body: a list of messages and nothing else.
+    expect(Object.keys(json)).toEqual(['errors']);
+    expect(Array.isArray(json['errors'])).toBe(true);
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+const secret = () => `v-${randomBytes(8).toString('hex')}`;
+
+async function entriesFor(requestId: string | null) {
+  await t.services.auditLog.settled();
+  return (await t.services.audit.listAudit({ limit: 1000 })).filter((e) => e.requestId === requestId);
+}
+
+describe('sys', () => {
+  it('answers the health check without a token, unaudited, in Vault’s raw shape', async () => {
+    const res = await vault('GET', 'sys/health', undefined, { token: null });
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ initialized: true, sealed: false, standby: false, version: 'keybox-test' });
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(await entriesFor(res.headers.get('x-request-id'))).toEqual([]);
+    expect((await vault('HEAD', 'sys/health', undefined, { token: null })).status).toBe(200);
+    expect((await vault('GET', 'sys/health?activecode=204', undefined, { token: null })).status).toBe(204);
+  });
+
+  it('describes a project as a KV version 2 mount, and any other name as a 403', async () => {
+    const res = await vault('GET', 'sys/internal/ui/mounts/shop/data/dev/api');
+    expect(res.status).toBe(200);
+    expect(res.json['data']).toMatchObject({ type: 'kv', path: 'shop/', options: { version: '2' } });
+    expect(res.json).toMatchObject({ lease_id: '', renewable: false, wrap_info: null, auth: null });
+    expect(res.json['request_id']).toBe(res.headers.get('x-request-id'));
+    expect((await vault('GET', 'sys/internal/ui/mounts/nope/x')).status).toBe(403);
+    const stranger = await t.tokenWith([]);
+    expect((await vault('GET', 'sys/internal/ui/mounts/shop/x', undefined, { token: stranger })).status).toBe(403);
+  });
+
+  it('refuses a missing or bad token with 403 permission denied, and says no more than that', async () => {
+    const none = await vault('GET', 'shop/data/dev', undefined, { token: null });
+    expect(none.status).toBe(403);
+    expect(none.json['errors'][0]).toBe('permission denied');
+    const bad = await vault('GET', 'shop/data/dev', undefined, { token: 'kbx_not-a-token' });
+    expect(bad.status).toBe(403);
+    expect(bad.json['errors']).toEqual(['permission denied', 'invalid token']);
+    const entries = await entriesFor(bad.headers.get('x-request-id'));
+    expect(entries).toMatchObject([{ outcome: 'denied', action: 'GET /v1/shop/data/dev' }]);
+  });
+
+  it('takes the token from Authorization: Bearer too', async () => {
+    await vault('POST', 'shop/data/dev', { data: { A: 'a' } });
+    const res = await t.app.request('/v1/shop/data/dev', { headers: { authorization: `Bearer ${t.token}` } });
+    expect(res.status).toBe(200);
+  });
+
+  it('answers an unknown route 404 in Vault’s format', async () => {
+    const res = await vault('GET', 'sys/nothing-here');
+    expect(res.status).toBe(404);
+    expect(res.json['errors'][0]).toContain('no handler for route');
+  });
+});
+
+describe('KV v2 data', () => {
+  it('writes a folder and reads it back as one secret, with the folder revision as its version', async () => {
+    const [a, b] = [secret(), secret()];
+    const write = await vault('POST', 'shop/data/dev/api', { data: { API_KEY: a, DB_URL: b } });
+    expect(write.status).toBe(200);
+    expect(write.json['data']).toEqual({
+      created_time: '2026-01-01T00:00:00.000Z',
+      custom_metadata: null,
+      deletion_time: '',
+      destroyed: false,
+      version: 1,
+    });
+    expect(write.json['mount_type']).toBe('kv');
+
+    const read = await vault('GET', 'shop/data/dev/api');
+    expect(read.status).toBe(200);
+    expect(read.json['data']).toEqual({
+      data: { API_KEY: a, DB_URL: b },
+      metadata: {
+        created_time: '2026-01-01T00:00:00.000Z',
+        custom_metadata: null,
+        deletion_time: '',
+        destroyed: false,
+        version: 1,
+      },
+    });
+    // The same folder through the native API.
+    const native = await t.services.secrets.list({ project: 'shop', env: 'dev', path: '/api' });
+    expect(native.map((s) => s.name)).toEqual(['API_KEY', 'DB_URL']);
+  });
+
+  it('maps the environment root to <project>/data/<env>', async () => {
+    await vault('PUT', 'shop/data/dev', { data: { ROOT: 'r' } });
+    const native = await t.services.secrets.get({ project: 'shop', env: 'dev', path: '/' }, 'ROOT');
+    expect(native.value).toBe('r');
+    expect((await vault('GET', 'shop/data/dev/')).json['data']['data']).toEqual({ ROOT: 'r' });
+  });
+
+  it('replaces the whole folder on POST: names left out are deleted, in one revision', async () => {
+    await vault('POST', 'shop/data/dev/api', { data: { A: 'a1', B: 'b1' } });
+    t.clock.tick(1000);
+    const write = await vault('POST', 'shop/data/dev/api', { data: { A: 'a2' } });
+    expect(write.json['data']['version']).toBe(2);
+    expect((await vault('GET', 'shop/data/dev/api')).json['data']['data']).toEqual({ A: 'a2' });
+    const old = await vault('GET', 'shop/data/dev/api?version=1');
+    expect(old.json['data']).toMatchObject({ data: { A: 'a1', B: 'b1' }, metadata: { version: 1 } });
+  });
+
+  it('checks cas against the folder revision: 0 only creates, a stale one changes nothing', async () => {
+    expect((await vault('POST', 'shop/data/dev/api', { data: { A: 'a' }, options: { cas: 0 } })).status).toBe(200);
+    const again = await vault('POST', 'shop/data/dev/api', { data: { A: 'x' }, options: { cas: 0 } });
+    expect(again.status).toBe(400);
+    expect(again.json['errors'][0]).toBe('check-and-set parameter did not match the current version');
+    const ok = await vault('POST', 'shop/data/dev/api', { data: { A: 'b' }, options: { cas: 1 } });
+    expect(ok.json['data']['version']).toBe(2);
+    expect((await vault('GET', 'shop/data/dev/api')).json['data']['data']).toEqual({ A: 'b' });
+  });
+
+  it('merge-patches with PATCH: null deletes, other names stay; the content type is required', async () => {
+    await vault('POST', 'shop/data/dev/api', { data: { A: 'a', B: 'b', C: 'c' } });
+    const wrongType = await vault(
+      'PATCH',
+      'shop/data/dev/api',
+      { data: { A: 'x' } },
+      {
+        headers: { 'content-type': 'application/json' },
+      },
+    );
+    expect(wrongType.status).toBe(415);
+    const patch = await vault(
+      'PATCH',
+      'shop/data/dev/api',
+      { data: { A: 'a2', B: null, GONE: null } },
+      {
+        headers: { 'content-type': 'application/merge-patch+json' },
+      },
+    );
+    expect(patch.status).toBe(200);
+    expect(patch.json['data']['version']).toBe(2);
+    expect((await vault('GET', 'shop/data/dev/api')).json['data']['data']).toEqual({ A: 'a2', C: 'c' });
+    const missing = await vault(
+      'PATCH',
+      'shop/data/dev/nope',
+      { data: { A: 'x' } },
+      {
+        headers: { 'content-type': 'application/merge-patch+json' },
+      },
+    );
+    expect(missing.status).toBe(404);
+  });
+
+  it('refuses what Keybox cannot store, with a clear 400 and nothing written', async () => {
+    const number = await vault('POST', 'shop/data/dev/api', { data: { PORT: 8080 } });
+    expect(number.status).toBe(400);
+    expect(number.json['errors'][0]).toContain('data.PORT');
+    const name = await vault('POST', 'shop/data/dev/api', { data: { 'bad-name': 'x' } });
+    expect(name.status).toBe(400);
+    expect(name.json['errors'][0]).toContain('secret name');
+    expect((await vault('POST', 'shop/data/dev/api', {})).json['errors']).toEqual(['no data provided']);
+    expect((await vault('POST', 'shop/data/dev/api', '{not json')).status).toBe(400);
+    const empty = await vault('POST', 'shop/data/dev/api', { data: {} });
+    expect(empty.status).toBe(400);
+    expect(await entriesFor(empty.headers.get('x-request-id'))).toMatchObject([{ outcome: 'failure' }]);
+    expect((await vault('GET', 'shop/data/dev/api')).status).toBe(404);
+    expect(await t.services.secrets.listFolders({ project: 'shop', env: 'dev', path: '/' })).toMatchObject([
+      { path: '/' },
+    ]);
+  });
+
+  it('answers a missing folder, environment or version with a 404', async () => {
+    expect((await vault('GET', 'shop/data/dev/none')).status).toBe(404);
+    expect((await vault('GET', 'shop/data/nowhere/api')).status).toBe(404);
+    await vault('POST', 'shop/data/dev/api', { data: { A: 'a' } });
+    expect((await vault('GET', 'shop/data/dev/api?version=7')).status).toBe(404);
+    expect((await vault('GET', 'shop/data')).status).toBe(400);
+  });
+
+  it('soft-deletes with DELETE (read gives Vault’s deleted 404) and undelete brings the folder back', async () => {
+    const value = secret();
+    await vault('POST', 'shop/data/dev/api', { data: { A: value, B: 'b' } });
+    t.clock.tick(5000);
+    expect((await vault('DELETE', 'shop/data/dev/api')).status).toBe(204);
+    const gone = await vault('GET', 'shop/data/dev/api');
+    expect(gone.status).toBe(404);
+    expect(gone.json['data']).toEqual({
+      data: null,
+      metadata: {
+        created_time: '2026-01-01T00:00:05.000Z',
+        custom_metadata: null,
+        deletion_time: '2026-01-01T00:00:05.000Z',
+        destroyed: false,
+        version: 2,
+      },
+    });
+    expect((await vault('DELETE', 'shop/data/dev/api')).status).toBe(204); // already deleted: still fine
+    expect((await vault('POST', 'shop/undelete/dev/api', { versions: [2] })).status).toBe(204);
+    const back = await vault('GET', 'shop/data/dev/api');
+    expect(back.json['data']).toMatchObject({ data: { A: value, B: 'b' }, metadata: { version: 3 } });
+  });
+
+  it('deletes the current version through delete/, refuses older ones and destroy with a reason', async () => {
+    await vault('POST', 'shop/data/dev/api', { data: { A: 'a' } });
+    await vault('POST', 'shop/data/dev/api', { data: { A: 'b' } });
+    const older = await vault('POST', 'shop/delete/dev/api', { versions: [1] });
+    expect(older.status).toBe(400);
+    expect(older.json['errors'][0]).toContain('only the current version (2)');
+    expect((await vault('POST', 'shop/delete/dev/api', { versions: [] })).json['errors']).toEqual([
+      'no version number provided',
+    ]);
+    expect((await vault('POST', 'shop/delete/dev/api', { versions: [2] })).status).toBe(204);
+    expect((await vault('GET', 'shop/data/dev/api')).status).toBe(404);
+    const destroy = await vault('POST', 'shop/destroy/dev/api', { versions: [1] });
+    expect(destroy.status).toBe(400);
+    expect(destroy.json['errors'][0]).toContain('destroy is not supported');
+  });
+
+  it('reports a destroyed version as destroyed', async () => {
+    await vault('POST', 'shop/data/dev/api', { data: { A: 'a' } });
+    await vault('POST', 'shop/data/dev/api', { data: { A: 'b' } });
+    await t.services.secrets.destroyVersion({ project: 'shop', env: 'dev', path: '/api' }, 'A', 1, { actor: 't' });
+    const res = await vault('GET', 'shop/data/dev/api?version=1');
+    expect(res.status).toBe(404);
+    expect(res.json['data']['metadata']).toMatchObject({ destroyed: true, version: 1 });
+  });
+});
+
+describe('KV v2 metadata', () => {
+  beforeEach(async () => {
+    await vault('POST', 'shop/data/dev', { data: { ROOT: 'r' } });
+    await vault('POST', 'shop/data/dev/api', { data: { A: 'a' } });
+    await vault('POST', 'shop/data/dev/api/v2', { data: { B: 'b' } });
+    await vault('POST', 'shop/data/dev/web/assets', { data: { C: 'c' } });
+  });
+
+  it('lists environments at the mount root and one level of folders below a path', async () => {
+    const root = await vault('GET', 'shop/metadata?list=true');
+    expect(root.json['data']['keys']).toEqual(['dev/', 'prod/', 'staging/']);
+    expect((await vault('GET', 'shop/metadata/dev/?list=1')).json['data']['keys']).toEqual(['api', 'api/', 'web/']);
+    expect((await vault('GET', 'shop/metadata/dev/api?list=true')).json['data']['keys']).toEqual(['v2']);
+    expect((await vault('GET', 'shop/metadata/dev/nowhere?list=true')).status).toBe(404);
+  });
+
+  it('lists only what the caller’s policies reach (Vault lists everything)', async () => {
+    await t.services.policies.put(
+      'api-reader',
+      { rules: [{ projects: ['shop'], environments: ['dev'], paths: ['/api/**'], capabilities: ['read'] }] },
+      't',
+    );
+    const token = await t.tokenWith(['api-reader']);
+    expect((await vault('GET', 'shop/metadata?list=true', undefined, { token })).json['data']['keys']).toEqual([
+      'dev/',
+    ]);
+    expect((await vault('GET', 'shop/metadata/dev?list=true', undefined, { token })).json['data']['keys']).toEqual([
+      'api',
+      'api/',
+    ]);
+    expect((await vault('GET', 'shop/data/dev/api', undefined, { token })).status).toBe(200);
+    const denied = await vault('GET', 'shop/data/dev/web/assets', undefined, { token });
+    expect(denied.status).toBe(403);
+    expect(denied.json['errors'][0]).toBe('permission denied');
+    expect((await vault('POST', 'shop/data/dev/api', { data: { A: 'x' } }, { token })).status).toBe(403);
+    expect((await vault('GET', 'shop/data/dev/api', undefined, { token })).json['data']['data']).toEqual({ A: 'a' });
+  });
+
+  it('reads a folder’s versions, a deletion showing as a deleted version', async () => {
+    t.clock.tick(1000);
+    await vault('DELETE', 'shop/data/dev/api');
+    const res = await vault('GET', 'shop/metadata/dev/api');
+    expect(res.status).toBe(200);
+    expect(res.json['data']).toEqual({
+      cas_required: false,
+      created_time: '2026-01-01T00:00:00.000Z',
+      current_version: 2,
+      custom_metadata: null,
+      delete_version_after: '0s',
+      max_versions: 0,
+      oldest_version: 1,
+      updated_time: '2026-01-01T00:00:01.000Z',
+      versions: {
+        '1': { created_time: '2026-01-01T00:00:00.000Z', deletion_time: '', destroyed: false },
+        '2': {
+          created_time: '2026-01-01T00:00:01.000Z',
+          deletion_time: '2026-01-01T00:00:01.000Z',
+          destroyed: false,
+        },
+      },
+    });
+    expect((await vault('POST', 'shop/metadata/dev/api', { max_versions: 3 })).status).toBe(400);
+  });
+});
+
+describe('a replace that deletes needs the right to delete', () => {
+  it('refuses, writing nothing, when the caller may write but not delete', async () => {
+    await vault('POST', 'shop/data/dev/api', { data: { A: 'a', B: 'b' } });
+    await t.services.policies.put(
+      'writer',
+      { rules: [{ projects: ['shop'], environments: ['dev'], paths: ['/**'], capabilities: ['read', 'write'] }] },
+      't',
+    );
+    const token = await t.tokenWith(['writer']);
+    expect((await vault('POST', 'shop/data/dev/api', { data: { A: 'a', B: 'b2' } }, { token })).status).toBe(200);
+    const dropping = await vault('POST', 'shop/data/dev/api', { data: { A: 'a' } }, { token });
+    expect(dropping.status).toBe(403);
+    const read = await vault('GET', 'shop/data/dev/api');
+    expect(read.json['data']).toMatchObject({ data: { A: 'a', B: 'b2' }, metadata: { version: 2 } });
+    expect((await vault('DELETE', 'shop/data/dev/api', undefined, { token })).status).toBe(403);
+  });
+});
+
+describe('the audit log', () => {
+  it('records each read and write with names and versions, never a value', async () => {
+    const value = secret();
+    const write = await vault('POST', 'shop/data/dev/api', { data: { API_KEY: value } });
+    const read = await vault('GET', 'shop/data/dev/api');
+    const [written] = await entriesFor(write.headers.get('x-request-id'));
+    const [served] = await entriesFor(read.headers.get('x-request-id'));
+    expect(written).toMatchObject({ action: 'vault.kv.write', resource: 'shop/dev:/api', outcome: 'success' });
+    expect(written?.details).toMatchObject({ revision: 1, secrets: [['API_KEY', 'created', 1]] });
+    expect(served).toMatchObject({ action: 'vault.kv.read', resource: 'shop/dev:/api', outcome: 'success' });
+    expect(served?.details).toMatchObject({ folders: [{ path: '/api', revision: 1, secrets: [['API_KEY', 1]] }] });
+    expect(JSON.stringify([written, served])).not.toContain(value);
+  });
+});
+
+describe('auth', () => {
+  async function identity() {
+    await t.services.policies.put(
+      'reader',
+      { rules: [{ projects: ['shop'], environments: ['dev'], paths: ['/**'], capabilities: ['read'] }] },
+      't',
+    );
+    const created = await t.services.identities.create(
+      'deployer',
+      { tokenTtl: 300, tokenMaxTtl: 900, policies: ['reader'] },
+      'test',
+    );
+    return { roleId: created.clientId, secretId: created.clientSecret };
+  }
+
+  it('logs in with AppRole (role_id = client id, secret_id = client secret) and uses the token', async () => {
+    await vault('POST', 'shop/data/dev/api', { data: { A: 'a' } });
+    const { roleId, secretId } = await identity();
+    const login = await vault('POST', 'auth/approle/login', { role_id: roleId, secret_id: secretId }, { token: null });
+    expect(login.status).toBe(200);
+    expect(login.json['auth']).toMatchObject({
+      lease_duration: 300,
+      renewable: true,
+      token_type: 'service',
+      orphan: true,
+      metadata: { role_name: 'deployer' },
+      policies: ['reader'],
+    });
+    const token = login.json['auth']['client_token'] as string;
+    expect((await vault('GET', 'shop/data/dev/api', undefined, { token })).json['data']['data']).toEqual({ A: 'a' });
+
+    const self = await vault('GET', 'auth/token/lookup-self', undefined, { token });
+    expect(self.json['data']).toMatchObject({ ttl: 300, type: 'service', renewable: true, policies: ['reader'] });
+    expect(self.json['data']).toHaveProperty('expire_time', '2026-01-01T00:05:00.000Z');
+
+    t.clock.tick(200_000);
+    const renewed = await vault('POST', 'auth/token/renew-self', {}, { token });
+    expect(renewed.json['auth']).toMatchObject({ lease_duration: 300, renewable: true });
+    expect((await vault('POST', 'auth/token/revoke-self', undefined, { token })).status).toBe(204);
+    expect((await vault('GET', 'shop/data/dev/api', undefined, { token })).status).toBe(403);
+  });
+
+  it('answers every bad login with the same 400 and records why', async () => {
+    const { roleId } = await identity();
+    const wrong = await vault(
+      'POST',
+      'auth/approle/login',
+      { role_id: roleId, secret_id: 'kbx-nope' },
+      { token: null },
+    );
+    expect(wrong.status).toBe(400);
+    expect(wrong.json['errors']).toEqual(['invalid role or secret ID']);
+    const unknown = await vault('POST', 'auth/approle/login', { role_id: 'x', secret_id: 'y' }, { token: null });
+    expect(unknown.json['errors']).toEqual(['invalid role or secret ID']);
+    expect((await vault('POST', 'auth/approle/login', { role_id: roleId }, { token: null })).json['errors']).toEqual([
+      'missing secret_id',
+    ]);
+    const [entry] = await entriesFor(wrong.headers.get('x-request-id'));
+    expect(entry).toMatchObject({ action: 'vault.approle.login', outcome: 'failure' });
+    expect(entry?.details).toHaveProperty('reason');
+  });
+});

@@ -1,0 +1,61 @@
+import { Hono, type MiddlewareHandler } from 'hono';
+import { AppError } from '../../core/app-error.js';
+import type { AuditLog } from '../../core/audit/audit-log.js';
+import type { RateLimiter } from '../../core/auth/rate-limiter.js';
+import type { TokenService } from '../../core/auth/token-service.js';
+import { AUDIT_FAILED_MESSAGE, auditMiddleware } from '../audit-middleware.js';
+import { BEARER } from '../http-contract.js';
+import type { HttpEnv } from '../http-env.js';
+import { vaultAuthRoutes, type VaultAuthDeps } from './vault-auth-routes.js';
+import { vaultKvRoutes, type VaultKvDeps } from './vault-kv-routes.js';
+
+export type VaultApiDeps = VaultKvDeps &
+  Omit<VaultAuthDeps, 'tokens' | 'auditLog'> & {
+    tokens: Pick<TokenService, 'authenticate' | 'get' | 'renew' | 'revoke'>;
+    auditLog: Pick<AuditLog, 'append' | 'appendIn' | 'publishedWhen'>;
+    authFailuresPerIp: RateLimiter;
+  };
+
+const HEALTH = '/v1/sys/health';
+const LOGIN = '/v1/auth/approle/login';
+
+/**
+ * The Vault-compatible API, mounted at `/v1`: KV v2 over projects, token self-service, AppRole login and
+ * `sys/health`. Tokens come in `X-Vault-Token` (or `Authorization: Bearer`); every request but the health check is
+ * audited like the native API's, and answered with `Cache-Control: no-store`.
+ */
+export function vaultApi(deps: VaultApiDeps) {
+  const app = new Hono<HttpEnv>();
+  const audit = auditMiddleware(deps.auditLog, () => ({ errors: ['internal error', AUDIT_FAILED_MESSAGE] }));
+
+  app.use(async (c, next) => {
+    await next();
+    c.res.headers.set('cache-control', 'no-store');
+  });
+  app.use((c, next) => (c.req.path === HEALTH ? next() : audit(c, next)));
+  const authenticate: MiddlewareHandler<HttpEnv> = async (c, next) => {
+    if (c.req.path === HEALTH || c.req.path === LOGIN) return next();
+    const header = c.req.header('x-vault-token');
+    const bearer = header === undefined ? BEARER.exec(c.req.header('authorization') ?? '')?.[1] : undefined;
+    const token = header ?? bearer;
+    const result = token === undefined ? undefined : await deps.tokens.authenticate(token, c.get('clientIp'));
+    if (result?.ok === true) {
+      c.set('principal', result.principal);
+      return next();
+    }
+    const taken = deps.authFailuresPerIp.take(c.get('clientIp'));
+    if (!taken.ok) {
+      c.header('retry-after', String(taken.retryAfter));
+      throw new AppError('RATE_LIMITED', `too many failed authentications; retry in ${taken.retryAfter} s`);
+    }
+    const reason = result === undefined ? 'missing' : result.ok ? 'unknown' : result.reason;
+    throw new AppError('UNAUTHENTICATED', token === undefined ? 'missing X-Vault-Token' : 'invalid token', undefined, {
+      audit: { reason },
+    });
+  };
+  app.use(authenticate);
+
+  app.route('/', vaultAuthRoutes(deps));
+  app.route('/', vaultKvRoutes(deps));
+  return app;
+}

@@ -1,0 +1,405 @@
+import { createHash } from 'node:crypto';
+import { Hono, type Context } from 'hono';
+import { z } from 'zod';
+import { AppError, invalidInput } from '../../core/app-error.js';
+import type { AuditLog } from '../../core/audit/audit-log.js';
+import { canSeeProject, decide, mayReachBelow } from '../../core/policy/policy-engine.js';
+import type { Capability } from '../../core/policy/policy-rules.js';
+import type { ProjectService } from '../../core/projects/project-service.js';
+import { assertPath } from '../../core/secrets/locations.js';
+import type { Scope, SecretService } from '../../core/secrets/secret-service.js';
+import { auditAs, txAudit } from '../audit-middleware.js';
+import { authorizePrincipal } from '../authorize.js';
+import type { HttpEnv } from '../http-env.js';
+import { bulkReadAudit } from '../routes/secret-routes.js';
+import { intParam, parseQuery } from '../validate.js';
+import { envelope, parseBool } from './vault-envelope.js';
+import { VaultHttpError } from './vault-errors.js';
+
+/*
+ * KV v2 over Keybox's model. The mount is the project; the first segment of a secret path is the environment and
+ * the rest is the folder, so `GET /v1/shop/data/prod/backend` reads folder /backend of shop/prod (and
+ * `shop/data/prod` its root folder). A Vault "secret" is a whole folder: its data map is the folder's live secrets,
+ * name → value, and its version is the folder's revision. Writes replace (POST/PUT) or merge-patch (PATCH) the folder
+ * in one revision; every read and write is authorized by Keybox policies and audited like the native API's.
+ */
+
+export interface VaultKvDeps {
+  secrets: SecretService;
+  projects: Pick<ProjectService, 'get'>;
+  auditLog: Pick<AuditLog, 'appendIn' | 'publishedWhen'>;
+}
+
+type Operation = 'data' | 'metadata' | 'delete' | 'undelete' | 'destroy';
+
+interface Location {
+  project: string;
+  /** Undefined only at the mount root (a metadata listing). */
+  env: string | undefined;
+  path: string;
+}
+
+/** The location a KV path names: `/v1/<project>/<operation>/<environment>/<folder...>`. */
+function locationOf(c: Context<HttpEnv>, operation: Operation): Location {
+  const project = c.req.param('mount') ?? '';
+  const prefix = `/v1/${project}/${operation}`;
+  const segments = c.req.path
+    .slice(prefix.length)
+    .split('/')
+    .filter((s) => s !== '');
+  const [env, ...folder] = segments;
+  return { project, env, path: assertPath(`/${folder.join('/')}`) };
+}
+
+/** A location that must name an environment (everything but a listing of the mount). */
+function scopeOf(c: Context<HttpEnv>, operation: Operation): Scope {
+  const location = locationOf(c, operation);
+  if (location.env === undefined) {
+    throw invalidInput(
+      `give a secret path: ${location.project}/${operation}/<environment>[/<folder>] (the mount is project ${location.project})`,
+    );
+  }
+  return { project: location.project, env: location.env, path: location.path };
+}
+
+function resourceOf(scope: Scope): string {
+  return `${scope.project}/${scope.env}:${scope.path}`;
+}
+
+function authorizeScope(c: Context<HttpEnv>, capability: Capability, scope: Scope): void {
+  authorizePrincipal(c.get('principal'), { capability, ...scope });
+}
+
+/** A JSON body, as Vault reads one: with or without a content type, and an empty body as `{}`. */
+async function bodyOf(c: Context<HttpEnv>): Promise<unknown> {
+  const text = await c.req.text();
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw invalidInput('the request body is not valid JSON');
+  }
+}
+
+const cas = z.number().int().min(0);
+const writeBody = z.object({
+  data: z.record(z.string(), z.unknown()).optional(),
+  options: z.object({ cas: cas.optional() }).passthrough().nullish(),
+});
+const versionsBody = z.object({ versions: z.array(z.number().int().min(0)).max(1000).optional() });
+const readQuery = z.object({ version: intParam.optional() });
+
+/** The data map of a write, as Keybox values: text only (null deletes, in a patch). */
+function valuesOf(data: Record<string, unknown> | undefined, allowNull: boolean): Record<string, string | null> {
+  if (data === undefined) throw invalidInput('no data provided');
+  const values: Record<string, string | null> = {};
+  for (const [name, value] of Object.entries(data)) {
+    if (typeof value === 'string' || (allowNull && value === null)) values[name] = value;
+    else {
+      throw invalidInput(
+        `data.${name.slice(0, 64)}: Keybox stores each secret as text (it becomes an environment variable); send a JSON string`,
+      );
+    }
+  }
+  return values;
+}
+
+function parseWrite(raw: unknown) {
+  const parsed = writeBody.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue === undefined || issue.path.length === 0 ? 'body' : issue.path.join('.');
+    throw invalidInput(`invalid body: ${field}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}
+
+/** What a write answers: the folder's revision as the KV version. */
+function writeMetadata(revision: number, createdTime: string | null) {
+  return {
+    created_time: createdTime ?? '',
+    custom_metadata: null,
+    deletion_time: '',
+    destroyed: false,
+    version: revision,
+  };
+}
+
+const NOT_STORED = 'metadata settings (max_versions, cas_required, custom_metadata) are not stored by Keybox';
+
+export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
+  const app = new Hono<HttpEnv>();
+  const kv = (c: Context<HttpEnv>, body: Parameters<typeof envelope>[1], status?: 200 | 404) =>
+    envelope(c, { ...body, mountType: 'kv' }, status);
+
+  /** The folder's current contents (the hot path: the bulk read's cached rows), or one revision of it. */
+  app.get('/:mount/data/*', async (c) => {
+    const scope = scopeOf(c, 'data');
+    const { version } = parseQuery(c, readQuery);
+    auditAs(c, 'vault.kv.read', resourceOf(scope), version === undefined ? undefined : { version });
+    authorizeScope(c, 'read', scope);
+    if (version === undefined || version === 0) {
+      const read = await secrets.readFolder(scope.project, scope.env, scope.path);
+      Object.assign(c.get('audit'), bulkReadAudit({ status: 200, folders: read.folders }));
+      const metadata = { created_time: read.updatedAt, custom_metadata: null, deletion_time: '', destroyed: false };
+      if (read.secrets.length === 0) {
+        // A folder whose last revision deleted everything: Vault's answer for a soft-deleted version.
+        return kv(
+          c,
+          { data: { data: null, metadata: { ...metadata, deletion_time: read.updatedAt, version: read.revision } } },
+          404,
+        );
+      }
+      const data: Record<string, string> = {};
+      for (const s of read.secrets) data[s.name] = s.value;
+      return kv(c, { data: { data, metadata: { ...metadata, version: read.revision } } });
+    }
+    try {
+      const at = await secrets.folderAt(scope, version);
+      c.get('audit').details['served'] = { revision: at.revision, secrets: at.secrets.map((s) => [s.name, s.version]) };
+      const metadata = { created_time: at.createdAt, custom_metadata: null, destroyed: false, version };
+      if (at.secrets.length === 0) {
+        return kv(c, { data: { data: null, metadata: { ...metadata, deletion_time: at.createdAt } } }, 404);
+      }
+      const data: Record<string, string> = {};
+      for (const s of at.secrets) data[s.name] = s.value;
+      return kv(c, { data: { data, metadata: { ...metadata, deletion_time: '' } } });
+    } catch (error) {
+      if (!(error instanceof AppError) || error.code !== 'VALUE_DESTROYED') throw error;
+      return kv(
+        c,
+        {
+          data: {
+            data: null,
+            metadata: { created_time: '', custom_metadata: null, deletion_time: '', destroyed: true, version },
+          },
+        },
+        404,
+      );
+    }
+  });
+
+  /** POST/PUT: the folder becomes exactly `data` (secrets it does not name are deleted), in one revision. */
+  const replace = async (c: Context<HttpEnv>) => {
+    const scope = scopeOf(c, 'data');
+    auditAs(c, 'vault.kv.write', resourceOf(scope));
+    authorizeScope(c, 'write', scope);
+    const body = parseWrite(await bodyOf(c));
+    const values = valuesOf(body.data, false);
+    const result = await secrets.writeFolder(scope, values, {
+      mode: 'replace',
+      actor: c.get('principal').actor,
+      ifRevision: body.options?.cas,
+      // Dropping the secrets `data` leaves out is a delete, and needs the right to delete.
+      mayDelete: () => authorizeScope(c, 'delete', scope),
+      audit: txAudit(c, auditLog),
+    });
+    return kv(c, { data: writeMetadata(result.revision, result.updatedAt) });
+  };
+  app.post('/:mount/data/*', replace);
+  app.put('/:mount/data/*', replace);
+
+  /** PATCH (RFC 7386 merge patch): given names are set, null ones deleted, the rest kept. */
+  app.patch('/:mount/data/*', async (c) => {
+    const scope = scopeOf(c, 'data');
+    auditAs(c, 'vault.kv.patch', resourceOf(scope));
+    authorizeScope(c, 'write', scope);
+    const type = c.req.header('content-type') ?? '';
+    if (!type.toLowerCase().startsWith('application/merge-patch+json')) {
+      throw new VaultHttpError(
+        415,
+        `PATCH requires Content-Type of application/merge-patch+json, provided ${JSON.stringify(type.slice(0, 100))}`,
+      );
+    }
+    const body = parseWrite(await bodyOf(c));
+    const values = valuesOf(body.data, true);
+    const result = await secrets.writeFolder(scope, values, {
+      mode: 'merge',
+      actor: c.get('principal').actor,
+      ifRevision: body.options?.cas,
+      mayDelete: () => authorizeScope(c, 'delete', scope),
+      audit: txAudit(c, auditLog),
+    });
+    return kv(c, { data: writeMetadata(result.revision, result.updatedAt) });
+  });
+
+  /** DELETE: every live secret of the folder is deleted in a new revision; history stays (`undelete` restores). */
+  const deleteLatest = async (c: Context<HttpEnv>, scope: Scope) => {
+    authorizeScope(c, 'delete', scope);
+    // Like Vault, deleting what is not there succeeds (an unknown project or environment is still a 404).
+    await secrets.writeFolder(
+      scope,
+      {},
+      { mode: 'clear', actor: c.get('principal').actor, audit: txAudit(c, auditLog) },
+    );
+    return c.body(null, 204);
+  };
+  app.delete('/:mount/data/*', async (c) => {
+    const scope = scopeOf(c, 'data');
+    auditAs(c, 'vault.kv.delete', resourceOf(scope));
+    return deleteLatest(c, scope);
+  });
+
+  /** `delete/` of named versions: Keybox soft-deletes only the current one (older revisions are history). */
+  app.post('/:mount/delete/*', async (c) => {
+    const scope = scopeOf(c, 'delete');
+    auditAs(c, 'vault.kv.delete', resourceOf(scope));
+    authorizeScope(c, 'delete', scope);
+    const versions = versionsOf(await bodyOf(c));
+    c.get('audit').details['versions'] = versions;
+    const current = (await secrets.folderVersions(scope)).current;
+    if (!versions.includes(current)) {
+      throw invalidInput(
+        `Keybox can delete only the current version (${current}) of a folder; older versions are its history`,
+      );
+    }
+    return deleteLatest(c, scope);
+  });
+
+  /** `undelete/`: when the current revision deleted everything, the folder goes back to the revision before it. */
+  app.post('/:mount/undelete/*', async (c) => {
+    const scope = scopeOf(c, 'undelete');
+    auditAs(c, 'vault.kv.undelete', resourceOf(scope));
+    authorizeScope(c, 'write', scope);
+    const versions = versionsOf(await bodyOf(c));
+    const read = await secrets.readFolder(scope.project, scope.env, scope.path);
+    c.get('audit').details['versions'] = versions;
+    const deleted = read.secrets.length === 0 && read.revision > 1;
+    if (deleted && (versions.includes(read.revision) || versions.includes(read.revision - 1))) {
+      await secrets.rollbackFolder(
+        scope,
+        { toRevision: read.revision - 1 },
+        { actor: c.get('principal').actor, ifRevision: read.revision, audit: txAudit(c, auditLog) },
+      );
+    }
+    return c.body(null, 204);
+  });
+
+  const destroy = (c: Context<HttpEnv>) => {
+    const scope = scopeOf(c, 'destroy');
+    auditAs(c, 'vault.kv.destroy', resourceOf(scope));
+    authorizeScope(c, 'delete', scope);
+    throw invalidInput(
+      'destroy is not supported through the Vault API: Keybox destroys single secret versions ' +
+        '(POST /api/v1/projects/<project>/environments/<env>/secrets/<name>/versions/<n>/destroy)',
+    );
+  };
+  app.post('/:mount/destroy/*', destroy);
+  app.put('/:mount/destroy/*', destroy);
+
+  /** `metadata/`: `?list=true` lists what is below a path (filtered by policy); otherwise the folder's versions. */
+  const metadata = async (c: Context<HttpEnv>) => {
+    const list = parseBool(c.req.query('list') ?? 'false');
+    if (list === undefined) throw invalidInput('list: expected a boolean');
+    if (list) return listKeys(c);
+    const scope = scopeOf(c, 'metadata');
+    auditAs(c, 'vault.kv.metadata', resourceOf(scope));
+    authorizeScope(c, 'list', scope);
+    const { current, versions } = await secrets.folderVersions(scope);
+    const first = versions[0];
+    const last = versions[versions.length - 1];
+    if (first === undefined || last === undefined) return c.json({ errors: [] }, 404);
+    return kv(c, {
+      data: {
+        cas_required: false,
+        created_time: first.createdAt,
+        current_version: current,
+        custom_metadata: null,
+        delete_version_after: '0s',
+        max_versions: 0,
+        oldest_version: first.revision,
+        updated_time: last.createdAt,
+        versions: Object.fromEntries(
+          versions.map((v) => [
+            String(v.revision),
+            { created_time: v.createdAt, deletion_time: v.live === 0 ? v.createdAt : '', destroyed: false },
+          ]),
+        ),
+      },
+    });
+  };
+  app.get('/:mount/metadata/*', metadata);
+
+  /** Refused for every caller alike: there is nothing these could change. */
+  const metadataWrite = (c: Context<HttpEnv>) => {
+    auditAs(c, 'vault.kv.metadata-write', c.req.param('mount') ?? '');
+    throw invalidInput(`${NOT_STORED}: Keybox keeps every version and checks cas only when it is given`);
+  };
+  for (const method of ['post', 'put', 'patch', 'delete'] as const) app[method]('/:mount/metadata/*', metadataWrite);
+
+  /**
+   * A listing: at the mount root the environments, below it the folders and secrets (folders with live secrets)
+   * one level down, as Vault does ("name" for a secret, "name/" for a folder). Unlike Vault, what the caller's
+   * policies do not let it list or read is left out.
+   */
+  async function listKeys(c: Context<HttpEnv>) {
+    const location = locationOf(c, 'metadata');
+    const principal = c.get('principal');
+    const { project } = location;
+    const reaches = (env: string, path: string) =>
+      (['list', 'read'] as const).some(
+        (capability) =>
+          decide(principal.policies, { capability, project, env, path }).allowed ||
+          mayReachBelow(principal.policies, { capability, project, env, path }),
+      );
+    if (location.env === undefined) {
+      auditAs(c, 'vault.kv.list', `${project}`);
+      if (!canSeeProject(principal.policies, project)) authorizePrincipal(principal, { capability: 'list', project });
+      const { environments } = await projects.get(project);
+      const keys = environments
+        .filter((e) => reaches(e.slug, '/'))
+        .map((e) => `${e.slug}/`)
+        .sort();
+      c.get('audit').details['keys'] = keys.length;
+      return keys.length === 0 ? c.json({ errors: [] }, 404) : kv(c, { data: { keys } });
+    }
+    const scope = { project, env: location.env, path: location.path };
+    auditAs(c, 'vault.kv.list', resourceOf(scope));
+    if (!reaches(scope.env, scope.path)) authorizeScope(c, 'list', scope);
+    const visible = (path: string) =>
+      (['list', 'read'] as const).some(
+        (capability) => decide(principal.policies, { capability, project, env: scope.env, path }).allowed,
+      );
+    const folders = await secrets.listFolders(scope, { allow: visible });
+    const depth = scope.path === '/' ? 0 : scope.path.split('/').length - 1;
+    const keys = new Set<string>();
+    for (const folder of folders) {
+      if (folder.path === scope.path) continue;
+      const parts = folder.path.split('/').slice(1);
+      const child = parts[depth] as string;
+      if (parts.length === depth + 1) {
+        if (folder.secretCount > 0) keys.add(child);
+      } else keys.add(`${child}/`);
+    }
+    const sorted = [...keys].sort();
+    c.get('audit').details['keys'] = sorted.length;
+    return sorted.length === 0 ? c.json({ errors: [] }, 404) : kv(c, { data: { keys: sorted } });
+  }
+
+  return app;
+}
+
+function versionsOf(raw: unknown): number[] {
+  const parsed = versionsBody.safeParse(raw);
+  if (!parsed.success) throw invalidInput('invalid body: versions: expected a list of version numbers');
+  const versions = parsed.data.versions ?? [];
+  if (versions.length === 0) throw invalidInput('no version number provided');
+  return versions;
+}
+
+/** How `sys/internal/ui/mounts/<path>` describes a project: a KV version 2 mount (the CLI needs the string "2"). */
+export function mountDescription(project: string) {
+  const digest = createHash('sha256').update(`keybox-mount\0${project}`).digest('hex');
+  return {
+    accessor: `kv_${digest.slice(0, 8)}`,
+    config: { default_lease_ttl: 0, force_no_cache: false, max_lease_ttl: 0 },
+    description: `Keybox project ${project}: <environment>/<folder> paths`,
+    external_entropy_access: false,
+    local: false,
+    options: { version: '2' },
+    path: `${project}/`,
+    seal_wrap: false,
+    type: 'kv',
+    uuid: `${digest.slice(8, 16)}-${digest.slice(16, 20)}-${digest.slice(20, 24)}-${digest.slice(24, 28)}-${digest.slice(28, 40)}`,
+  };
+}
