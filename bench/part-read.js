@@ -16,7 +16,8 @@ import { makeTempDir, startServer, stopProcess } from './sandbox.js';
 import { median } from './stats.js';
 
 /*
- * The bulk read (GET /api/v1/secrets) of one folder of 20 and of 200 secrets, 50 keep-alive connections, next to the
+ * The bulk read (GET /api/v1/secrets) of one folder of 20 and of 200 secrets, 50 keep-alive connections, and the
+ * Vault-compatible read of the same folder (GET /v1/<project>/data/<env>/<folder>, X-Vault-Token), next to the
  * ceiling: a bare node:http server on the same runtime answering every request with the very same bytes, and the
  * audited ceiling: the same server recording each read durably before answering it (audited-ceiling-server.js).
  * Maximum throughput comes from autocannon, alternating the three servers round by round; latency at a fixed rate
@@ -27,7 +28,7 @@ const SIZES = [20, 200];
 const CONNECTIONS = 50;
 const CEILING = join(BENCH, 'ceiling-server.js');
 const AUDITED = join(BENCH, 'audited-ceiling-server.js');
-const SERVERS = ['ceiling', 'audited', 'keybox'];
+const SERVERS = ['ceiling', 'audited', 'keybox', 'vault'];
 
 export async function benchRead({ quick }) {
   const t = quick
@@ -47,10 +48,19 @@ export async function benchRead({ quick }) {
       writeFileSync(bodyFile, body);
       const ceiling = await startServer(NODE, [CEILING, bodyFile]);
       const audited = await startServer(NODE, [AUDITED, bodyFile, join(dir, `audit${n}.log`)]);
+      const vaultPath = `/v1/bench/data/dev/r${n}`;
+      const vaultBytes = (await (await fetch(`${server.url}${vaultPath}`, { headers: vaultHeaders(server) })).bytes())
+        .length;
       try {
-        const request = getRequest(path, server.token);
-        const targets = { ceiling: ceiling.url, audited: audited.url, keybox: server.url };
-        results[n] = await measure(targets, request, t, body.length);
+        const bulk = getRequest(path, server.token);
+        const requests = {
+          ceiling: bulk,
+          audited: bulk,
+          keybox: bulk,
+          vault: { method: 'GET', path: vaultPath, headers: vaultHeaders(server) },
+        };
+        const targets = { ceiling: ceiling.url, audited: audited.url, keybox: server.url, vault: server.url };
+        results[n] = { ...(await measure(targets, requests, t, body.length)), vaultBytes };
       } finally {
         await stopProcess(ceiling.child);
         await stopProcess(audited.child);
@@ -63,9 +73,20 @@ export async function benchRead({ quick }) {
   return summarise(results);
 }
 
-async function measure(targets, request, t, bodyBytes) {
+function vaultHeaders(server) {
+  return { 'x-vault-token': server.token };
+}
+
+async function measure(targets, requests, t, bodyBytes) {
   const load = (engine, who, durationMs, extra = {}) =>
-    runLoad({ engine, origin: targets[who], connections: CONNECTIONS, durationMs, requests: [request], ...extra });
+    runLoad({
+      engine,
+      origin: targets[who],
+      connections: CONNECTIONS,
+      durationMs,
+      requests: [requests[who]],
+      ...extra,
+    });
 
   for (const who of SERVERS) await load('autocannon', who, t.warm);
   const max = Object.fromEntries(SERVERS.map((who) => [who, []]));
@@ -146,17 +167,37 @@ function summarise(results) {
         `${fmt(r.max.keybox.rps)} / ${fmt(r.max.audited.rps)} req/s`,
       ),
     );
+    // The Vault-compatible read of the same folder: the same store, cache and audit, through the Hono app (the
+    // native bulk read has the listener's direct path, direct-bulk-read.ts).
+    checks.push(
+      info(
+        `read: Vault API read req/s / ceiling req/s, ${n} secrets`,
+        r.max.vault.rps / r.max.ceiling.rps,
+        `${fmt(r.max.vault.rps)} / ${fmt(r.max.ceiling.rps)} req/s (bodies ${r.vaultBytes} / ${r.bodyBytes} B)`,
+      ),
+      info(
+        `read: Vault API read req/s / bulk read req/s, ${n} secrets`,
+        r.max.vault.rps / r.max.keybox.rps,
+        `${fmt(r.max.vault.rps)} / ${fmt(r.max.keybox.rps)} req/s`,
+      ),
+      info(
+        `read: Vault API read p99 at ${fmt(at.rate)} req/s / ceiling's p99, ${n} secrets`,
+        p99('vault'),
+        `${fmt(at.vault.latencyMs.p99)} ms / ${fmt(at.ceiling.latencyMs.p99)} ms${behind('vault')}`,
+      ),
+    );
     const label = {
       ceiling: 'ceiling (bare node:http, same body)',
       audited: 'audited ceiling (ceiling + a durable audit line per read)',
       keybox: 'keybox GET /api/v1/secrets',
+      vault: 'keybox GET /v1/<project>/data/<env>/<folder> (Vault API)',
     };
     for (const who of SERVERS) {
       const m = r.max[who];
       rows.push([
         label[who],
         n,
-        r.bodyBytes,
+        who === 'vault' ? r.vaultBytes : r.bodyBytes,
         fmt(m.rps),
         ms(m.p50),
         ms(m.p99),
@@ -167,7 +208,7 @@ function summarise(results) {
       for (const who of SERVERS) {
         const l = at2[who];
         pacedRows.push([
-          who === 'audited' ? 'audited ceiling' : who,
+          { audited: 'audited ceiling', vault: 'keybox (Vault API)' }[who] ?? who,
           n,
           `${fmt(at2.rate)}${name === 'halfCeiling' ? ' (½ ceiling max)' : ' (½ keybox max)'}`,
           fmt(l.rps),
