@@ -16,6 +16,7 @@ import {
   JSON_UTF8,
 } from './routes/secret-routes.js';
 import { parseSearchParams } from './validate.js';
+import { serveVaultRead, vaultReadOf } from './vault/direct-vault-read.js';
 
 /*
  * `GET /api/v1/secrets` is what every `keybox run` and SDK start asks for, so it is answered straight from node:http:
@@ -28,7 +29,7 @@ import { parseSearchParams } from './validate.js';
  */
 
 /** The routes this listener answers itself (the authorization matrix also runs them through a real listener). */
-export const DIRECT_ROUTES = ['GET /api/v1/secrets'] as const;
+export const DIRECT_ROUTES = ['GET /api/v1/secrets', 'GET /v1/:mount/data/*'] as const;
 
 const CHECKED = Symbol('keybox.checkedToken');
 const PATH = '/api/v1/secrets';
@@ -45,7 +46,7 @@ export function checkedToken(incoming: unknown, token: string): Promise<AuthResu
 
 export interface DirectBulkReadDeps {
   tokens: Pick<TokenService, 'authenticate'>;
-  secrets: Pick<SecretService, 'bulkRead'>;
+  secrets: Pick<SecretService, 'bulkRead' | 'readFolder'>;
   auditLog: Pick<AuditLog, 'append'>;
   logger: Logger;
 }
@@ -81,19 +82,20 @@ const SINGLE_HEADERS = new Map([
   ['authorization', 1],
   ['user-agent', 2],
   ['host', 4],
+  ['x-vault-token', 8],
 ]);
 
-/** A node:http listener that answers the bulk read itself and hands everything else to `next` (the Hono app). */
+/**
+ * A node:http listener that answers the bulk read (and the Vault KV read of a folder, vault/direct-vault-read.ts)
+ * itself and hands everything else to `next` (the Hono app).
+ */
 export function directBulkRead(deps: DirectBulkReadDeps, next: Listener): Listener {
   return (req, res) => {
     const url = req.url ?? '';
     const query = url.indexOf('?');
-    const header = req.headers.authorization;
     const host = req.headers.host;
     if (
       req.method !== 'GET' ||
-      (query === -1 ? url : url.slice(0, query)) !== PATH ||
-      header === undefined ||
       req.headers['content-length'] !== undefined ||
       req.headers['transfer-encoding'] !== undefined ||
       // What the app's adapter takes as it is; anything else it may normalise or refuse, so it answers.
@@ -106,12 +108,24 @@ export function directBulkRead(deps: DirectBulkReadDeps, next: Listener): Listen
       next(req, res);
       return;
     }
-    const bearer = BEARER.exec(header);
-    if (bearer === null) {
+    let answer: Promise<boolean> | undefined;
+    if ((query === -1 ? url : url.slice(0, query)) === PATH) {
+      const bearer = BEARER.exec(req.headers.authorization ?? '');
+      if (bearer !== null)
+        answer = serve(deps, req, res, bearer[1] as string, query === -1 ? '' : url.slice(query + 1));
+    } else {
+      const token = req.headers['x-vault-token'];
+      const read = typeof token === 'string' ? vaultReadOf(url) : undefined;
+      if (read !== undefined) {
+        const check = checkToken(deps, req, token as string);
+        answer = serveVaultRead(deps, req, res, { check, requestId: requestIdOf(req), read });
+      }
+    }
+    if (answer === undefined) {
       next(req, res);
       return;
     }
-    serve(deps, req, res, bearer[1] as string, query === -1 ? '' : url.slice(query + 1)).then(
+    answer.then(
       (answered) => {
         if (!answered) next(req, res);
       },
@@ -121,6 +135,19 @@ export function directBulkRead(deps: DirectBulkReadDeps, next: Listener): Listen
       },
     );
   };
+}
+
+/** Checks a token for a request the direct path serves, and leaves the check on it for the app (see checkedToken). */
+export function checkToken(deps: DirectBulkReadDeps, req: IncomingMessage, token: string): Promise<AuthResult> {
+  const check = deps.tokens.authenticate(token, req.socket.remoteAddress ?? '');
+  (req as unknown as Record<symbol, unknown>)[CHECKED] = { token, check };
+  return check;
+}
+
+/** The request id to answer with: a well-formed incoming one, or a new one. */
+export function requestIdOf(req: IncomingMessage): string {
+  const incomingId = req.headers['x-request-id'];
+  return typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
 }
 
 // Every start of one app asks with the same query string: parsed and checked once (a bad one throws, uncached).
@@ -148,9 +175,7 @@ async function serve(
 ): Promise<boolean> {
   const started = performance.now();
   const clientIp = req.socket.remoteAddress ?? '';
-  const check = deps.tokens.authenticate(token, clientIp);
-  (req as unknown as Record<symbol, unknown>)[CHECKED] = { token, check };
-  const result = await check.catch(() => undefined);
+  const result = await checkToken(deps, req, token).catch(() => undefined);
   if (result?.ok !== true) return false;
   const { principal } = result;
   const { q, paths, resource } = parsedQuery(search);
@@ -158,8 +183,7 @@ async function serve(
   const ifNoneMatch = req.headers['if-none-match'];
   const outcome = await deps.secrets.bulkRead(q.project, q.env, paths, q.recursive, { ifNoneMatch, allow });
 
-  const incomingId = req.headers['x-request-id'];
-  const requestId = typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
+  const requestId = requestIdOf(req);
   const entry = auditEntryOf(
     {
       principal,

@@ -38,7 +38,7 @@ export async function createApiTestApp(options: Omit<NonNullable<Parameters<type
   /** `listen` with the same checks on every answer. */
   async function listen() {
     const listener = await t.listen();
-    return { ...listener, call: checked(listener.call) };
+    return { ...listener, call: checked(listener.call), callVault: listener.call };
   }
 
   return {

@@ -46,7 +46,10 @@ export interface FolderRead {
   revision: number;
   /** When the current revision was written. */
   updatedAt: string;
-  secrets: { name: string; value: string; version: number }[];
+  /** How many live secrets the folder holds. */
+  count: number;
+  /** Its live secrets as a JSON object, name → value (the data map of a Vault KV read). */
+  dataJson: string;
   folders: BulkFolderIndex;
 }
 
@@ -121,6 +124,8 @@ export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps
   }
   const scopes = new Map<string, ScopeEntry>();
   const plaintexts = new WeakMap<ScopeRow, Buffer>();
+  /** A row's live secrets as a name → value JSON object (readFolder), kept like its plaintext. */
+  const dataMaps = new WeakMap<ScopeRow, { count: number; json: string }>();
   const namesChecked = new WeakSet<ScopeRow>();
   let cachedBytes = 0;
 
@@ -329,13 +334,37 @@ export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps
   async function readFolder(project: string, env: string, rawPath: string): Promise<FolderRead> {
     const { ordered, entry } = await loadScope(project, env, [rawPath], false, undefined);
     const row = ordered[0] as ScopeRow;
-    const ref: EnvRef = { projectId: row.projectId, envId: row.envId, project, env };
-    const secrets = JSON.parse(plaintextOf(row, ref, entry).toString('utf8')) as FolderRead['secrets'];
     const folders = folderIndex(ordered);
-    if (row.names === null && row.bundle !== null) {
-      (folders[0] as { names: string | null }).names = JSON.stringify(secrets.map((e) => [e.name, e.version]));
+    let data = dataMaps.get(row);
+    if (data === undefined || row.names === null) {
+      const ref: EnvRef = { projectId: row.projectId, envId: row.envId, project, env };
+      const secrets = JSON.parse(plaintextOf(row, ref, entry).toString('utf8')) as {
+        name: string;
+        value: string;
+        version: number;
+      }[];
+      // Folders written before the names column existed: the names come from the bundle, per read (as bulkRead).
+      if (row.names === null && row.bundle !== null) {
+        (folders[0] as { names: string | null }).names = JSON.stringify(secrets.map((e) => [e.name, e.version]));
+      }
+      const map: Record<string, string> = {};
+      for (const secret of secrets) map[secret.name] = secret.value;
+      data = { count: secrets.length, json: JSON.stringify(map) };
+      // Kept with the row like its plaintext (the same values, in the same bounded cache).
+      if (entry.kept && cachedBytes + data.json.length <= SCOPE_BYTES_MAX) {
+        dataMaps.set(row, data);
+        entry.bytes += data.json.length;
+        cachedBytes += data.json.length;
+      }
     }
-    return { path: row.path, revision: row.revision, updatedAt: row.updated_at, secrets, folders };
+    return {
+      path: row.path,
+      revision: row.revision,
+      updatedAt: row.updated_at,
+      count: data.count,
+      dataJson: data.json,
+      folders,
+    };
   }
 
   async function list(

@@ -4,6 +4,7 @@ import type { AuditLog } from '../../core/audit/audit-log.js';
 import type { RateLimiter } from '../../core/auth/rate-limiter.js';
 import type { TokenService } from '../../core/auth/token-service.js';
 import { AUDIT_FAILED_MESSAGE, auditMiddleware } from '../audit-middleware.js';
+import { checkedToken } from '../direct-bulk-read.js';
 import { BEARER } from '../http-contract.js';
 import type { HttpEnv } from '../http-env.js';
 import { vaultAuthRoutes, type VaultAuthDeps } from './vault-auth-routes.js';
@@ -38,7 +39,12 @@ export function vaultApi(deps: VaultApiDeps) {
     const header = c.req.header('x-vault-token');
     const bearer = header === undefined ? BEARER.exec(c.req.header('authorization') ?? '')?.[1] : undefined;
     const token = header ?? bearer;
-    const result = token === undefined ? undefined : await deps.tokens.authenticate(token, c.get('clientIp'));
+    // The listener's direct read may have checked this very token already (a use-limited token must count once).
+    const incoming = (c.env as { incoming?: unknown } | undefined)?.incoming;
+    const result =
+      token === undefined
+        ? undefined
+        : await (checkedToken(incoming, token) ?? deps.tokens.authenticate(token, c.get('clientIp')));
     if (result?.ok === true) {
       c.set('principal', result.principal);
       return next();

@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { FolderRead } from '../../core/secrets/secret-service.js';
 import type { HttpEnv } from '../http-env.js';
 
 /** The `auth` block of a Vault response (a login, a renewal). */
@@ -49,4 +50,17 @@ export function parseBool(value: string | undefined): boolean | undefined {
   if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true;
   if (['0', 'f', 'F', 'FALSE', 'false', 'False', ''].includes(value)) return false;
   return undefined;
+}
+
+/**
+ * The body of a KV read of a folder's current contents, as `envelope` would make it, with the folder's data map
+ * spliced in as the JSON text the read kept (the Vault read is the hot path; the route and the direct listener share
+ * this). The keys are in the order `envelope` writes them.
+ */
+export function kvReadBody(requestId: string, read: Pick<FolderRead, 'dataJson' | 'updatedAt' | 'revision'>): string {
+  const metadata = `{"created_time":${JSON.stringify(read.updatedAt)},"custom_metadata":null,"deletion_time":"","destroyed":false,"version":${read.revision}}`;
+  return (
+    `{"request_id":${JSON.stringify(requestId)},"lease_id":"","renewable":false,"lease_duration":0,` +
+    `"data":{"data":${read.dataJson},"metadata":${metadata}},"wrap_info":null,"warnings":null,"auth":null,"mount_type":"kv"}`
+  );
 }

@@ -13,7 +13,7 @@ import { authorizePrincipal } from '../authorize.js';
 import type { HttpEnv } from '../http-env.js';
 import { bulkReadAudit } from '../routes/secret-routes.js';
 import { intParam, parseQuery } from '../validate.js';
-import { envelope, parseBool } from './vault-envelope.js';
+import { envelope, kvReadBody, parseBool } from './vault-envelope.js';
 import { VaultHttpError } from './vault-errors.js';
 
 /*
@@ -142,7 +142,7 @@ export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
       const read = await secrets.readFolder(scope.project, scope.env, scope.path);
       Object.assign(c.get('audit'), bulkReadAudit({ status: 200, folders: read.folders }));
       const metadata = { created_time: read.updatedAt, custom_metadata: null, deletion_time: '', destroyed: false };
-      if (read.secrets.length === 0) {
+      if (read.count === 0) {
         // A folder whose last revision deleted everything: Vault's answer for a soft-deleted version.
         return kv(
           c,
@@ -150,9 +150,8 @@ export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
           404,
         );
       }
-      const data: Record<string, string> = {};
-      for (const s of read.secrets) data[s.name] = s.value;
-      return kv(c, { data: { data, metadata: { ...metadata, version: read.revision } } });
+      c.header('content-type', 'application/json');
+      return c.body(kvReadBody(c.get('requestId'), read));
     }
     try {
       const at = await secrets.folderAt(scope, version);
@@ -264,7 +263,7 @@ export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
     const versions = versionsOf(await bodyOf(c));
     const read = await secrets.readFolder(scope.project, scope.env, scope.path);
     c.get('audit').details['versions'] = versions;
-    const deleted = read.secrets.length === 0 && read.revision > 1;
+    const deleted = read.count === 0 && read.revision > 1;
     if (deleted && (versions.includes(read.revision) || versions.includes(read.revision - 1))) {
       await secrets.rollbackFolder(
         scope,
