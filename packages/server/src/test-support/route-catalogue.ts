@@ -244,6 +244,7 @@ export const ROUTE_CATALOGUE: CatalogueRoute[] = [
   route('GET', '/v1/sys/internal/ui/mounts/*', { kind: 'project-visible' }, () => ({
     path: `/v1/sys/internal/ui/mounts/${vaultFolder('data')}`,
   })),
+  route('GET', '/v1/sys/mounts', { kind: 'authenticated' }, () => ({ path: '/v1/sys/mounts' })),
   route('GET', '/v1/auth/token/lookup-self', { kind: 'authenticated' }, () => ({ path: '/v1/auth/token/lookup-self' })),
   route('POST', '/v1/auth/token/lookup-self', { kind: 'authenticated' }, () => ({
     path: '/v1/auth/token/lookup-self',

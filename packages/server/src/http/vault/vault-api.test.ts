@@ -69,6 +69,22 @@ describe('sys', () => {
     expect((await vault('GET', 'sys/internal/ui/mounts/shop/x', undefined, { token: stranger })).status).toBe(403);
   });
 
+  it('lists the projects the caller can see as KV v2 mounts', async () => {
+    await t.services.projects.create({ slug: 'other' });
+    const all = await vault('GET', 'sys/mounts');
+    expect(Object.keys(all.json['data'] as object)).toEqual(['other/', 'shop/']);
+    expect(all.json['shop/']).toEqual(all.json['data']['shop/']); // also at the top level, as Vault's sys/ lists
+    expect(all.json['data']['shop/']).toMatchObject({ type: 'kv', options: { version: '2' } });
+    await t.services.policies.put(
+      'shop-only',
+      { rules: [{ projects: ['shop'], environments: ['dev'], paths: ['/**'], capabilities: ['read'] }] },
+      't',
+    );
+    const token = await t.tokenWith(['shop-only']);
+    const mine = await vault('GET', 'sys/mounts', undefined, { token });
+    expect(Object.keys(mine.json['data'] as object)).toEqual(['shop/']);
+  });
+
   it('refuses a missing or bad token with 403 permission denied, and says no more than that', async () => {
     const none = await vault('GET', 'shop/data/dev', undefined, { token: null });
     expect(none.status).toBe(403);

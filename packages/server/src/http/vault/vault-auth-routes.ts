@@ -11,14 +11,14 @@ import type { ProjectService } from '../../core/projects/project-service.js';
 import { auditAs, txAudit, txAuditAs } from '../audit-middleware.js';
 import type { HttpEnv } from '../http-env.js';
 import { limitLogin, type AuthRouteDeps } from '../routes/auth-routes.js';
-import { envelope, type VaultAuth } from './vault-envelope.js';
+import { envelope, envelopeOf, type VaultAuth } from './vault-envelope.js';
 import { mountDescription } from './vault-kv-routes.js';
 
 export interface VaultAuthDeps {
   tokens: Pick<TokenService, 'get' | 'renew' | 'revoke'>;
   identities: Pick<IdentityService, 'login'>;
   policies: Pick<PolicyService, 'namesFor'>;
-  projects: Pick<ProjectService, 'get'>;
+  projects: Pick<ProjectService, 'get' | 'list'>;
   limits: AuthRouteDeps['limits'];
   auditLog: Pick<AuditLog, 'appendIn' | 'publishedWhen'>;
   clock: Clock;
@@ -95,6 +95,19 @@ export function vaultAuthRoutes(deps: VaultAuthDeps) {
       throw error;
     }
     return envelope(c, { data: mountDescription(project), mountType: 'system' });
+  });
+
+  /**
+   * The mounts the caller can see: each project it has some access to, as a KV v2 mount (`vault secrets list`,
+   * node-vault's `mounts()`). Like Vault's `sys/` listings, the map is also copied to the top level.
+   */
+  app.get('/sys/mounts', async (c) => {
+    auditAs(c, 'vault.mounts.list', 'projects');
+    const policies = c.get('principal').policies;
+    const visible = (await deps.projects.list()).filter((p) => canSeeProject(policies, p.slug));
+    const mounts = Object.fromEntries(visible.map((p) => [`${p.slug}/`, mountDescription(p.slug)]));
+    c.get('audit').details['mounts'] = visible.length;
+    return c.json({ ...mounts, ...envelopeOf(c, { data: mounts, mountType: 'system' }) });
   });
 
   const lookupSelf = async (c: Context<HttpEnv>) => {

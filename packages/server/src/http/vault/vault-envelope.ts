@@ -23,25 +23,24 @@ export interface VaultAuth {
  * Vault's response envelope. KV v2 holds no leases, so the lease fields are always empty; `request_id` is the request
  * id Keybox logs and audits (also sent as `x-request-id`).
  */
-export function envelope(
-  c: Context<HttpEnv>,
-  body: { data?: unknown; auth?: VaultAuth; warnings?: string[]; mountType?: string },
-  status: ContentfulStatusCode = 200,
-) {
-  return c.json(
-    {
-      request_id: c.get('requestId'),
-      lease_id: '',
-      renewable: false,
-      lease_duration: 0,
-      data: body.data ?? null,
-      wrap_info: null,
-      warnings: body.warnings ?? null,
-      auth: body.auth ?? null,
-      mount_type: body.mountType ?? '',
-    },
-    status,
-  );
+export function envelope(c: Context<HttpEnv>, body: EnvelopeParts, status: ContentfulStatusCode = 200) {
+  return c.json(envelopeOf(c, body), status);
+}
+
+type EnvelopeParts = { data?: unknown; auth?: VaultAuth; warnings?: string[]; mountType?: string };
+
+export function envelopeOf(c: Context<HttpEnv>, body: EnvelopeParts) {
+  return {
+    request_id: c.get('requestId'),
+    lease_id: '',
+    renewable: false,
+    lease_duration: 0,
+    data: body.data ?? null,
+    wrap_info: null,
+    warnings: body.warnings ?? null,
+    auth: body.auth ?? null,
+    mount_type: body.mountType ?? '',
+  };
 }
 
 /** Go's `strconv.ParseBool`, which Vault uses for `?list=`: node-vault sends `1`, the Go client `true`. */
