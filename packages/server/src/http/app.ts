@@ -17,9 +17,9 @@ import type { ServerStatus } from '../core/status/server-status.js';
 import type { ChangeFeed } from '../core/secrets/change-feed.js';
 import type { SecretService } from '../core/secrets/secret-service.js';
 import { auditMiddleware } from './audit-middleware.js';
-import { checkedToken } from './direct-bulk-read.js';
 import { BEARER, REQUEST_ID, SECURITY_HEADERS } from './http-contract.js';
 import { handleError } from './error-handler.js';
+import { authenticateRequest } from './request-auth.js';
 import type { HttpEnv } from './http-env.js';
 import { accessRoutes } from './routes/access-routes.js';
 import { auditRoutes, type AuditRouteDeps } from './routes/audit-routes.js';
@@ -133,23 +133,11 @@ export function createApp(deps: AppDeps) {
     if (PUBLIC_ROUTES.has(c.req.path)) return next();
     const header = c.req.header('authorization');
     const match = header === undefined ? null : BEARER.exec(header);
-    const token = match?.[1];
-    // The direct listener may have checked this very token already (a use-limited token must count once).
-    const incoming = (c.env as { incoming?: unknown } | undefined)?.incoming;
-    const result =
-      token === undefined
-        ? undefined
-        : await (checkedToken(incoming, token) ?? deps.tokens.authenticate(token, c.get('clientIp')));
-    if (result?.ok === true) {
-      c.set('principal', result.principal);
-      return next();
-    }
-    // Someone trying tokens: slow them down (the audit middleware does not record rate-limited refusals).
-    const taken = limits.authFailuresPerIp.take(c.get('clientIp'));
-    if (!taken.ok) {
-      c.header('retry-after', String(taken.retryAfter));
-      throw new AppError('RATE_LIMITED', `too many failed authentications; retry in ${taken.retryAfter} s`);
-    }
+    const result = await authenticateRequest(c, match?.[1], {
+      tokens: deps.tokens,
+      authFailuresPerIp: limits.authFailuresPerIp,
+    });
+    if (result === true) return next();
     if (header === undefined) throw new AppError('UNAUTHENTICATED', 'missing Authorization: Bearer <token>');
     if (match === null || result === undefined) {
       throw new AppError('UNAUTHENTICATED', 'the Authorization header must be "Bearer <token>"');

@@ -22,6 +22,24 @@ export interface FolderAtRevision {
   secrets: { name: string; value: string; version: number }[];
 }
 
+/**
+ * Each secret of a folder (deleted ones too) at the version it had at `revision`: the last version written at or
+ * before it. Secrets created after it are absent.
+ */
+export async function versionsAt(db: Db, folderId: string, revision: number) {
+  const versions = await db
+    .selectFrom('secret_versions as v')
+    .innerJoin('secrets as s', 's.id', 'v.secret_id')
+    .select(['s.name', 'v.version', 'v.op', 'v.value'])
+    .where('s.folder_id', '=', folderId)
+    .where('v.folder_revision', '<=', revision)
+    .orderBy('v.version')
+    .execute();
+  const atRevision = new Map<string, (typeof versions)[number]>();
+  for (const v of versions) atRevision.set(v.name, v);
+  return atRevision;
+}
+
 /** The newest revisions `versions` reports. */
 export const FOLDER_VERSIONS_MAX = 1000;
 
@@ -49,16 +67,7 @@ export function createFolderVersions({ db, keyring }: FolderVersionsDeps) {
     if (row === undefined) {
       throw notFound(`folder ${path} has no revision ${revision} (it is at ${folder.revision})`, { path, revision });
     }
-    const versions = await db
-      .selectFrom('secret_versions as v')
-      .innerJoin('secrets as s', 's.id', 'v.secret_id')
-      .select(['s.name', 'v.version', 'v.op', 'v.value'])
-      .where('s.folder_id', '=', folder.id)
-      .where('v.folder_revision', '<=', revision)
-      .orderBy('v.version')
-      .execute();
-    const atRevision = new Map<string, (typeof versions)[number]>();
-    for (const v of versions) atRevision.set(v.name, v);
+    const atRevision = await versionsAt(db, folder.id, revision);
     const secrets: FolderAtRevision['secrets'] = [];
     for (const [name, v] of [...atRevision.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       if (v.op === 'delete') continue;

@@ -5,6 +5,7 @@ import type { Keyring } from '../crypto/keyring.js';
 import { audited, type TxAudit } from '../audit/tx-audit.js';
 import type { Db } from '../store/database.js';
 import type { ChangeFeed } from './change-feed.js';
+import { versionsAt } from './folder-versions.js';
 import { createFolderWriter, type FolderChange } from './folder-writer.js';
 import {
   assertName,
@@ -237,16 +238,7 @@ export function createSecretWrites({ db, keyring, clock, changes }: SecretWrites
           throw invalidInput(`folder ${path} has revisions 0 to ${folder.revision}`);
         }
 
-        const versions = await trx
-          .selectFrom('secret_versions as v')
-          .innerJoin('secrets as s', 's.id', 'v.secret_id')
-          .select(['s.name', 'v.version', 'v.op', 'v.value'])
-          .where('s.folder_id', '=', folder.id)
-          .where('v.folder_revision', '<=', revision)
-          .orderBy('v.version')
-          .execute();
-        const atTarget = new Map<string, (typeof versions)[number]>();
-        for (const v of versions) atTarget.set(v.name, v);
+        const atTarget = await versionsAt(trx, folder.id, revision);
         const heads = await trx
           .selectFrom('secrets')
           .select(['name', 'deleted_at'])

@@ -4,9 +4,9 @@ import type { AuditLog } from '../../core/audit/audit-log.js';
 import type { RateLimiter } from '../../core/auth/rate-limiter.js';
 import type { TokenService } from '../../core/auth/token-service.js';
 import { AUDIT_FAILED_MESSAGE, auditMiddleware } from '../audit-middleware.js';
-import { checkedToken } from '../direct-bulk-read.js';
 import { BEARER } from '../http-contract.js';
 import type { HttpEnv } from '../http-env.js';
+import { authenticateRequest } from '../request-auth.js';
 import { vaultAuthRoutes, type VaultAuthDeps } from './vault-auth-routes.js';
 import { vaultKvRoutes, type VaultKvDeps } from './vault-kv-routes.js';
 
@@ -38,24 +38,10 @@ export function vaultApi(deps: VaultApiDeps) {
     if (c.req.path === HEALTH || c.req.path === LOGIN) return next();
     const header = c.req.header('x-vault-token');
     const bearer = header === undefined ? BEARER.exec(c.req.header('authorization') ?? '')?.[1] : undefined;
-    const token = header ?? bearer;
-    // The listener's direct read may have checked this very token already (a use-limited token must count once).
-    const incoming = (c.env as { incoming?: unknown } | undefined)?.incoming;
-    const result =
-      token === undefined
-        ? undefined
-        : await (checkedToken(incoming, token) ?? deps.tokens.authenticate(token, c.get('clientIp')));
-    if (result?.ok === true) {
-      c.set('principal', result.principal);
-      return next();
-    }
-    const taken = deps.authFailuresPerIp.take(c.get('clientIp'));
-    if (!taken.ok) {
-      c.header('retry-after', String(taken.retryAfter));
-      throw new AppError('RATE_LIMITED', `too many failed authentications; retry in ${taken.retryAfter} s`);
-    }
+    const result = await authenticateRequest(c, header ?? bearer, deps);
+    if (result === true) return next();
     const reason = result === undefined ? 'missing' : result.ok ? 'unknown' : result.reason;
-    throw new AppError('UNAUTHENTICATED', token === undefined ? 'missing X-Vault-Token' : 'invalid token', undefined, {
+    throw new AppError('UNAUTHENTICATED', result === undefined ? 'missing X-Vault-Token' : 'invalid token', undefined, {
       audit: { reason },
     });
   };

@@ -11,7 +11,7 @@ import type { ProjectService } from '../../core/projects/project-service.js';
 import { auditAs, txAudit, txAuditAs } from '../audit-middleware.js';
 import type { HttpEnv } from '../http-env.js';
 import { limitLogin, type AuthRouteDeps } from '../routes/auth-routes.js';
-import { envelope, envelopeOf, type VaultAuth } from './vault-envelope.js';
+import { envelope, envelopeOf, vaultBody, type VaultAuth } from './vault-envelope.js';
 import { mountDescription } from './vault-kv-routes.js';
 
 export interface VaultAuthDeps {
@@ -42,16 +42,6 @@ function secondsBetween(from: string, to: string | null): number {
 /** The token the request came with (the auth middleware accepted it). */
 function presentedToken(c: Context<HttpEnv>): string {
   return c.req.header('x-vault-token') ?? (c.req.header('authorization') ?? '').replace(/^Bearer\s+/i, '');
-}
-
-async function jsonBody(c: Context<HttpEnv>): Promise<unknown> {
-  const text = await c.req.text();
-  if (text.trim() === '') return {};
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw invalidInput('the request body is not valid JSON');
-  }
 }
 
 /** `sys/health`, mount discovery, token self-service and AppRole login, as Vault clients call them. */
@@ -178,7 +168,7 @@ export function vaultAuthRoutes(deps: VaultAuthDeps) {
    * refusal is the same 400 (no enumeration); the audit entry records why.
    */
   app.on(['POST', 'PUT'], '/auth/approle/login', async (c) => {
-    const parsed = approleLogin.safeParse(await jsonBody(c));
+    const parsed = approleLogin.safeParse(await vaultBody(c));
     if (!parsed.success) throw invalidInput('invalid body: role_id and secret_id are strings');
     const { role_id: roleId, secret_id: secretId } = parsed.data;
     auditAs(c, 'vault.approle.login', `identity:${(roleId ?? '').slice(0, 40)}`);

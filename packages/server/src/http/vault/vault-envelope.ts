@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import { invalidInput } from '../../core/app-error.js';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { FolderRead } from '../../core/secrets/secret-service.js';
 import type { HttpEnv } from '../http-env.js';
@@ -62,4 +63,15 @@ export function kvReadBody(requestId: string, read: Pick<FolderRead, 'dataJson' 
     `{"request_id":${JSON.stringify(requestId)},"lease_id":"","renewable":false,"lease_duration":0,` +
     `"data":{"data":${read.dataJson},"metadata":${metadata}},"wrap_info":null,"warnings":null,"auth":null,"mount_type":"kv"}`
   );
+}
+
+/** A JSON body, as Vault reads one: with or without a content type, and an empty body as `{}`. */
+export async function vaultBody(c: Context<HttpEnv>): Promise<unknown> {
+  const text = await c.req.text();
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw invalidInput('the request body is not valid JSON');
+  }
 }

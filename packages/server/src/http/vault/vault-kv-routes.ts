@@ -13,7 +13,7 @@ import { authorizePrincipal } from '../authorize.js';
 import type { HttpEnv } from '../http-env.js';
 import { bulkReadAudit } from '../routes/secret-routes.js';
 import { intParam, parseQuery } from '../validate.js';
-import { envelope, kvReadBody, parseBool } from './vault-envelope.js';
+import { envelope, kvReadBody, parseBool, vaultBody } from './vault-envelope.js';
 import { VaultHttpError } from './vault-errors.js';
 
 /*
@@ -68,17 +68,6 @@ function resourceOf(scope: Scope): string {
 
 function authorizeScope(c: Context<HttpEnv>, capability: Capability, scope: Scope): void {
   authorizePrincipal(c.get('principal'), { capability, ...scope });
-}
-
-/** A JSON body, as Vault reads one: with or without a content type, and an empty body as `{}`. */
-async function bodyOf(c: Context<HttpEnv>): Promise<unknown> {
-  const text = await c.req.text();
-  if (text.trim() === '') return {};
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw invalidInput('the request body is not valid JSON');
-  }
 }
 
 const cas = z.number().int().min(0);
@@ -183,7 +172,7 @@ export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
     const scope = scopeOf(c, 'data');
     auditAs(c, 'vault.kv.write', resourceOf(scope));
     authorizeScope(c, 'write', scope);
-    const body = parseWrite(await bodyOf(c));
+    const body = parseWrite(await vaultBody(c));
     const values = valuesOf(body.data, false);
     const result = await secrets.writeFolder(scope, values, {
       mode: 'replace',
@@ -210,7 +199,7 @@ export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
         `PATCH requires Content-Type of application/merge-patch+json, provided ${JSON.stringify(type.slice(0, 100))}`,
       );
     }
-    const body = parseWrite(await bodyOf(c));
+    const body = parseWrite(await vaultBody(c));
     const values = valuesOf(body.data, true);
     const result = await secrets.writeFolder(scope, values, {
       mode: 'merge',
@@ -244,7 +233,7 @@ export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
     const scope = scopeOf(c, 'delete');
     auditAs(c, 'vault.kv.delete', resourceOf(scope));
     authorizeScope(c, 'delete', scope);
-    const versions = versionsOf(await bodyOf(c));
+    const versions = versionsOf(await vaultBody(c));
     c.get('audit').details['versions'] = versions;
     const current = (await secrets.folderVersions(scope)).current;
     if (!versions.includes(current)) {
@@ -260,7 +249,7 @@ export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
     const scope = scopeOf(c, 'undelete');
     auditAs(c, 'vault.kv.undelete', resourceOf(scope));
     authorizeScope(c, 'write', scope);
-    const versions = versionsOf(await bodyOf(c));
+    const versions = versionsOf(await vaultBody(c));
     const read = await secrets.readFolder(scope.project, scope.env, scope.path);
     c.get('audit').details['versions'] = versions;
     const deleted = read.count === 0 && read.revision > 1;
