@@ -244,6 +244,9 @@ export const ROUTE_CATALOGUE: CatalogueRoute[] = [
   route('GET', '/v1/sys/internal/ui/mounts/*', { kind: 'project-visible' }, () => ({
     path: `/v1/sys/internal/ui/mounts/${vaultFolder('data')}`,
   })),
+  route('GET', '/v1/auth/approle/role', system, () => ({ path: '/v1/auth/approle/role?list=true' })),
+  route('GET', '/v1/auth/approle/role/:name', system, () => ({ path: '/v1/auth/approle/role/ci' })),
+  route('GET', '/v1/auth/approle/role/:name/role-id', system, () => ({ path: '/v1/auth/approle/role/ci/role-id' })),
   route('GET', '/v1/sys/mounts', { kind: 'authenticated' }, () => ({ path: '/v1/sys/mounts' })),
   route('GET', '/v1/auth/token/lookup-self', { kind: 'authenticated' }, () => ({ path: '/v1/auth/token/lookup-self' })),
   route('POST', '/v1/auth/token/lookup-self', { kind: 'authenticated' }, () => ({
@@ -259,6 +262,18 @@ export const ROUTE_CATALOGUE: CatalogueRoute[] = [
     route(method, '/v1/auth/approle/login', { kind: 'public' }, (f) => ({
       path: '/v1/auth/approle/login',
       body: { role_id: f.clientId, secret_id: f.clientSecret },
+    })),
+    route(method, '/v1/auth/token/create', system, () => ({
+      path: '/v1/auth/token/create',
+      body: { policies: ['victim'], ttl: '1h', display_name: 'made-by-vault' },
+    })),
+    route(method, '/v1/auth/approle/role/:name/secret-id', system, () => ({
+      path: '/v1/auth/approle/role/ci/secret-id',
+      body: { ttl: '10m' },
+    })),
+    route(method, '/v1/auth/approle/role/:name/secret-id-accessor/destroy', system, (f) => ({
+      path: '/v1/auth/approle/role/ci/secret-id-accessor/destroy',
+      body: { secret_id_accessor: f.clientSecretId },
     })),
     route(method, '/v1/:mount/data/*', folder('write'), () => ({
       path: `/v1/${vaultFolder('data')}`,

@@ -435,3 +435,59 @@ describe('auth', () => {
     expect(entry?.details).toHaveProperty('reason');
   });
 });
+
+describe('handing out credentials (admin)', () => {
+  it('creates a token with policies and a TTL, which then works', async () => {
+    await vault('POST', 'shop/data/dev/api', { data: { A: 'a' } });
+    await t.services.policies.put(
+      'reader',
+      { rules: [{ projects: ['shop'], environments: ['dev'], paths: ['/**'], capabilities: ['read'] }] },
+      't',
+    );
+    const created = await vault('POST', 'auth/token/create', {
+      policies: ['reader', 'default'],
+      ttl: '1h30m',
+      display_name: 'deploy',
+    });
+    expect(created.status).toBe(200);
+    expect(created.json['auth']).toMatchObject({ policies: ['reader'], lease_duration: 5400, token_type: 'service' });
+    const token = created.json['auth']['client_token'] as string;
+    expect((await vault('GET', 'shop/data/dev/api', undefined, { token })).json['data']['data']).toEqual({ A: 'a' });
+    expect((await vault('GET', 'auth/token/lookup-self', undefined, { token })).json['data']).toMatchObject({
+      display_name: 'deploy',
+      ttl: 5400,
+    });
+    const batch = await vault('POST', 'auth/token/create', { type: 'batch' });
+    expect(batch.status).toBe(400);
+    expect(batch.json['errors'][0]).toContain('batch token is not supported');
+    expect((await vault('POST', 'auth/token/create', { ttl: 'soon' })).json['errors'][0]).toContain('ttl');
+  });
+
+  it('reads a role id and mints and destroys secret ids for an identity', async () => {
+    const identity = await t.services.identities.create('ci', { tokenTtl: 120 }, 'test');
+    expect((await vault('GET', 'auth/approle/role?list=true')).json['data']['keys']).toEqual(['ci']);
+    expect((await vault('GET', 'auth/approle/role/ci')).json['data']).toMatchObject({ token_ttl: 120 });
+    const roleId = (await vault('GET', 'auth/approle/role/ci/role-id')).json['data']['role_id'] as string;
+    expect(roleId).toBe(identity.clientId);
+
+    const minted = await vault('POST', 'auth/approle/role/ci/secret-id', { ttl: '10m' });
+    expect(minted.json['data']).toMatchObject({ secret_id_ttl: 600, secret_id_num_uses: 0 });
+    const { secret_id: secretId, secret_id_accessor: accessor } = minted.json['data'] as Record<string, string>;
+    const login = await vault('POST', 'auth/approle/login', { role_id: roleId, secret_id: secretId }, { token: null });
+    expect(login.status).toBe(200);
+    const token = login.json['auth']['client_token'] as string;
+
+    expect(
+      (await vault('POST', 'auth/approle/role/ci/secret-id-accessor/destroy', { secret_id_accessor: accessor })).status,
+    ).toBe(204);
+    // Destroying the secret id revokes the tokens it issued, and it logs in no more.
+    expect((await vault('GET', 'auth/token/lookup-self', undefined, { token })).status).toBe(403);
+    const again = await vault('POST', 'auth/approle/login', { role_id: roleId, secret_id: secretId }, { token: null });
+    expect(again.json['errors']).toEqual(['invalid role or secret ID']);
+
+    expect((await vault('POST', 'auth/approle/role/ci/secret-id', { num_uses: 1 })).status).toBe(400);
+    expect((await vault('GET', 'auth/approle/role/nobody/role-id')).status).toBe(404);
+    const reader = await t.tokenWith([]);
+    expect((await vault('GET', 'auth/approle/role/ci/role-id', undefined, { token: reader })).status).toBe(403);
+  });
+});

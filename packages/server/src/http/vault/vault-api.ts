@@ -7,12 +7,15 @@ import { AUDIT_FAILED_MESSAGE, auditMiddleware } from '../audit-middleware.js';
 import { BEARER } from '../http-contract.js';
 import type { HttpEnv } from '../http-env.js';
 import { authenticateRequest } from '../request-auth.js';
+import { vaultAdminRoutes, type VaultAdminDeps } from './vault-admin-routes.js';
 import { vaultAuthRoutes, type VaultAuthDeps } from './vault-auth-routes.js';
 import { vaultKvRoutes, type VaultKvDeps } from './vault-kv-routes.js';
 
 export type VaultApiDeps = VaultKvDeps &
-  Omit<VaultAuthDeps, 'tokens' | 'auditLog'> & {
-    tokens: Pick<TokenService, 'authenticate' | 'get' | 'renew' | 'revoke'>;
+  Omit<VaultAuthDeps, 'tokens' | 'auditLog' | 'identities' | 'policies'> & {
+    tokens: Pick<TokenService, 'authenticate' | 'get' | 'renew' | 'revoke' | 'create'>;
+    identities: VaultAuthDeps['identities'] & VaultAdminDeps['identities'];
+    policies: VaultAuthDeps['policies'] & VaultAdminDeps['policies'];
     auditLog: Pick<AuditLog, 'append' | 'appendIn' | 'publishedWhen'>;
     authFailuresPerIp: RateLimiter;
   };
@@ -21,8 +24,8 @@ const HEALTH = '/v1/sys/health';
 const LOGIN = '/v1/auth/approle/login';
 
 /**
- * The Vault-compatible API, mounted at `/v1`: KV v2 over projects, token self-service, AppRole login and
- * `sys/health`. Tokens come in `X-Vault-Token` (or `Authorization: Bearer`); every request but the health check is
+ * The Vault-compatible API, mounted at `/v1`: KV v2 over projects, tokens and AppRole (login, self-service, and
+ * the admin side of handing out credentials), `sys/health` and mount discovery. Tokens come in `X-Vault-Token` (or `Authorization: Bearer`); every request but the health check is
  * audited like the native API's, and answered with `Cache-Control: no-store`.
  */
 export function vaultApi(deps: VaultApiDeps) {
@@ -48,6 +51,7 @@ export function vaultApi(deps: VaultApiDeps) {
   app.use(authenticate);
 
   app.route('/', vaultAuthRoutes(deps));
+  app.route('/', vaultAdminRoutes(deps));
   app.route('/', vaultKvRoutes(deps));
   return app;
 }

@@ -88,6 +88,32 @@ describe('node-vault against Keybox', () => {
     );
   });
 
+  it('hands out credentials as a trusted orchestrator would: role id, a fresh secret id, a token', async () => {
+    await t.services.secrets.applyChanges({ project: 'shop', env: 'prod', path: '/' }, [{ name: 'K', value: 'k' }], {
+      actor: 't',
+    });
+    await t.services.policies.put(
+      'prod-reader',
+      { rules: [{ projects: ['shop'], environments: ['prod'], paths: ['/**'], capabilities: ['read'] }] },
+      't',
+    );
+    await t.services.identities.create('worker', { policies: ['prod-reader'] }, 't');
+    const admin = client(t.token);
+    const { role_id: roleId } = (await admin.getApproleRoleId({ role_name: 'worker' })).data;
+    const minted = (await admin.getApproleRoleSecret({ role_name: 'worker' })).data;
+    const app = client();
+    await app.approleLogin({ role_id: roleId, secret_id: minted.secret_id });
+    expect((await app.read('shop/data/prod')).data.data).toEqual({ K: 'k' });
+    await admin.approleSecretAccessorDestroy({ role_name: 'worker', secret_id_accessor: minted.secret_id_accessor });
+    await expect(app.read('shop/data/prod')).rejects.toMatchObject({ response: { statusCode: 403 } });
+
+    const created = await admin.tokenCreate({ policies: ['prod-reader'], ttl: '10m' });
+    expect(created.auth).toMatchObject({ lease_duration: 600, policies: ['prod-reader'] });
+    // node-vault now sends the token it created (tokenSource).
+    expect((await admin.read('shop/data/prod')).data.data).toEqual({ K: 'k' });
+    await expect(admin.write('shop/data/prod', { data: { K: 'x' } })).rejects.toThrow('permission denied');
+  });
+
   it('gets a 400 from Node for the LIST verb, which is why listings need noCustomHTTPVerbs', async () => {
     const vault = nodeVault({ apiVersion: 'v1', endpoint, token: t.token });
     await vault.write('shop/data/dev/api', { data: { A: 'a' } });
