@@ -347,7 +347,7 @@ export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps
       if (row.names === null && row.bundle !== null) {
         (folders[0] as { names: string | null }).names = JSON.stringify(secrets.map((e) => [e.name, e.version]));
       }
-      const map: Record<string, string> = {};
+      const map = Object.create(null) as Record<string, string>; // __proto__ is a name like any other
       for (const secret of secrets) map[secret.name] = secret.value;
       data = { count: secrets.length, json: JSON.stringify(map) };
       // Kept with the row like its plaintext (the same values, in the same bounded cache).

@@ -80,7 +80,7 @@ export function createSecretWrites({ db, keyring, clock, changes }: SecretWrites
    * Writes a folder as a whole (the Vault KV v2 write): `replace` makes `values` the folder's whole contents, deleting
    * every live secret it does not name (an empty `values` for a folder never written is refused: nothing to store);
    * `clear` deletes every live secret, if any; `merge` applies `values` as a JSON merge patch (null deletes; a name
-   * already absent is skipped) to a folder that must exist. One transaction, one revision. `ifRevision` is the check-and-set:
+   * already absent is skipped) to a folder that must hold live secrets. One transaction, one revision. `ifRevision` is the check-and-set:
    * 0 means "only if the folder has never been written". `mayDelete` is asked, inside the transaction, before any
    * secret is deleted, so a caller without the right fails with nothing written.
    */
@@ -121,6 +121,9 @@ export function createSecretWrites({ db, keyring, clock, changes }: SecretWrites
                 .where('deleted_at', 'is', null)
                 .execute();
         const live = new Set(liveRows.map((r) => r.name));
+        if (options.mode === 'merge' && live.size === 0) {
+          throw notFound(`folder ${path} holds no live secrets to patch (write it whole instead)`, { path });
+        }
         const changes: FolderChange[] = [];
         for (const { name, value } of given) {
           if (value !== null) changes.push({ name, value });

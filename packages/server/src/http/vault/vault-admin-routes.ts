@@ -82,10 +82,11 @@ export function vaultAdminRoutes(deps: VaultAdminDeps) {
 
   /** A static API token with the given policies; its lifetime is `ttl` (none: it lasts until revoked). */
   app.on(['POST', 'PUT'], '/auth/token/create', async (c) => {
+    auditAs(c, 'vault.token.create', 'token');
+    admin(c);
     const body = parsed(tokenCreate, await vaultBody(c));
     const name = body.display_name ?? 'vault-token';
-    auditAs(c, 'vault.token.create', `token:${name}`);
-    admin(c);
+    c.get('audit').resource = `token:${name}`;
     unsupported((body.num_uses ?? 0) > 0, 'num_uses on a created token');
     unsupported(vaultSeconds(body.explicit_max_ttl, 'explicit_max_ttl') !== undefined, 'explicit_max_ttl');
     unsupported(vaultSeconds(body.period, 'period') !== undefined, 'a periodic token');

@@ -491,3 +491,78 @@ describe('handing out credentials (admin)', () => {
     expect((await vault('GET', 'auth/approle/role/ci/role-id', undefined, { token: reader })).status).toBe(403);
   });
 });
+
+describe('what the review found', () => {
+  it('keeps a secret named __proto__ like any other, both ways', async () => {
+    const value = secret();
+    await vault('POST', 'shop/data/dev/api', `{"data":{"__proto__":"${value}","A":"a"}}`);
+    const native = await t.services.secrets.get({ project: 'shop', env: 'dev', path: '/api' }, '__proto__');
+    expect(native.value).toBe(value);
+    const read = await vault('GET', 'shop/data/dev/api');
+    expect(read.text).toContain(`"__proto__":"${value}"`);
+    expect((await vault('GET', 'shop/data/dev/api?version=1')).text).toContain(`"__proto__":"${value}"`);
+  });
+
+  it('answers a patch of a deleted folder 404, writing nothing', async () => {
+    await vault('POST', 'shop/data/dev/api', { data: { A: 'a' } });
+    await vault('DELETE', 'shop/data/dev/api');
+    const patch = await vault(
+      'PATCH',
+      'shop/data/dev/api',
+      { data: { B: 'b' } },
+      {
+        headers: { 'content-type': 'application/merge-patch+json' },
+      },
+    );
+    expect(patch.status).toBe(404);
+    expect((await vault('GET', 'shop/metadata/dev/api')).json['data']['current_version']).toBe(2);
+  });
+
+  it('takes cas as a numeric string, and says "check-and-set" only when cas was given', async () => {
+    await vault('POST', 'shop/data/dev/api', { data: { A: 'a' } });
+    expect((await vault('POST', 'shop/data/dev/api', { data: { A: 'b' }, options: { cas: '1' } })).status).toBe(200);
+    const stale = await vault('POST', 'shop/data/dev/api', { data: { A: 'c' }, options: { cas: '1' } });
+    expect(stale.json['errors']).toEqual([
+      'check-and-set parameter did not match the current version',
+      'folder /api is at revision 2, not 1',
+    ]);
+  });
+
+  it('answers delete/ of a folder that does not exist 204, of an unknown environment 404', async () => {
+    expect((await vault('POST', 'shop/delete/dev/nothing', { versions: [1] })).status).toBe(204);
+    expect((await vault('POST', 'shop/delete/nowhere/x', { versions: [1] })).status).toBe(404);
+  });
+
+  it('refuses response wrapping and namespaces rather than ignoring them', async () => {
+    await t.services.identities.create('ci', {}, 'test');
+    const wrapped = await vault(
+      'POST',
+      'auth/approle/role/ci/secret-id',
+      {},
+      { headers: { 'x-vault-wrap-ttl': '60s' } },
+    );
+    expect(wrapped.status).toBe(400);
+    expect(wrapped.json['errors'][0]).toContain('response wrapping');
+    expect(wrapped.text).not.toContain('kbs_');
+    expect(await t.services.identities.listSecrets('ci')).toHaveLength(1); // none minted
+    const spaced = await vault('GET', 'shop/data/dev', undefined, { headers: { 'x-vault-namespace': 'team-a' } });
+    expect(spaced.status).toBe(400);
+    await vault('POST', 'shop/data/dev', { data: { A: 'a' } });
+    const root = await vault('GET', 'shop/data/dev', undefined, { headers: { 'x-vault-namespace': 'root' } });
+    expect(root.status).toBe(200);
+  });
+
+  it('falls back to Authorization: Bearer when X-Vault-Token is empty', async () => {
+    await vault('POST', 'shop/data/dev', { data: { A: 'a' } });
+    const res = await t.app.request('/v1/shop/data/dev', {
+      headers: { 'x-vault-token': '', authorization: `Bearer ${t.token}` },
+    });
+    expect(res.status).toBe(200);
+  });
+
+  it('refuses token create to a non-admin before reading its body', async () => {
+    const token = await t.tokenWith([]);
+    const res = await vault('POST', 'auth/token/create', { num_uses: -1 }, { token });
+    expect(res.status).toBe(403);
+  });
+});

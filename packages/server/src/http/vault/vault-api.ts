@@ -6,6 +6,7 @@ import type { TokenService } from '../../core/auth/token-service.js';
 import { AUDIT_FAILED_MESSAGE, auditMiddleware } from '../audit-middleware.js';
 import { BEARER } from '../http-contract.js';
 import type { HttpEnv } from '../http-env.js';
+import { VaultHttpError } from './vault-errors.js';
 import { authenticateRequest } from '../request-auth.js';
 import { vaultAdminRoutes, type VaultAdminDeps } from './vault-admin-routes.js';
 import { vaultAuthRoutes, type VaultAuthDeps } from './vault-auth-routes.js';
@@ -37,9 +38,21 @@ export function vaultApi(deps: VaultApiDeps) {
     c.res.headers.set('cache-control', 'no-store');
   });
   app.use((c, next) => (c.req.path === HEALTH ? next() : audit(c, next)));
+  // Asked-for protections Keybox cannot give are refused, never ignored: a wrapped secret id must not go out bare.
+  app.use(async (c, next) => {
+    if ((c.req.header('x-vault-wrap-ttl') ?? '') !== '') {
+      throw new VaultHttpError(400, 'response wrapping (X-Vault-Wrap-TTL) is not supported by Keybox');
+    }
+    const namespace = c.req.header('x-vault-namespace') ?? '';
+    if (namespace !== '' && namespace !== 'root' && namespace !== 'root/') {
+      throw new VaultHttpError(400, 'namespaces (X-Vault-Namespace) are not supported by Keybox');
+    }
+    return next();
+  });
   const authenticate: MiddlewareHandler<HttpEnv> = async (c, next) => {
     if (c.req.path === HEALTH || c.req.path === LOGIN) return next();
-    const header = c.req.header('x-vault-token');
+    const given = c.req.header('x-vault-token');
+    const header = given === '' ? undefined : given;
     const bearer = header === undefined ? BEARER.exec(c.req.header('authorization') ?? '')?.[1] : undefined;
     const result = await authenticateRequest(c, header ?? bearer, deps);
     if (result === true) return next();

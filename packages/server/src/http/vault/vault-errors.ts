@@ -17,17 +17,21 @@ export function isVaultPath(path: string): boolean {
  */
 export class VaultHttpError extends Error {
   override readonly name = 'VaultHttpError';
+  readonly errors: string[];
   constructor(
     readonly status: 400 | 405 | 415,
-    message: string,
+    errors: string | string[],
   ) {
-    super(message);
+    const list = typeof errors === 'string' ? [errors] : errors;
+    super(list.join('; '));
+    this.errors = list;
   }
 }
 
 /*
  * Keybox codes as Vault statuses. Vault answers a failed check-and-set, a bad request and a bad login with 400, and
- * every refusal, a bad token included, with 403 "permission denied" (clients key off the status).
+ * every refusal, a bad token included, with 403 "permission denied" (clients key off the status). A conflict is a
+ * 400 (a stale cas gets Vault's own words: vault-kv-routes.ts).
  */
 const VAULT_STATUS: { readonly [C in ApiErrorCode]: ContentfulStatusCode } = {
   INVALID_INPUT: 400,
@@ -46,7 +50,6 @@ const VAULT_STATUS: { readonly [C in ApiErrorCode]: ContentfulStatusCode } = {
 const VAULT_FIRST_ERROR: Partial<Record<ApiErrorCode, string>> = {
   UNAUTHENTICATED: 'permission denied',
   FORBIDDEN: 'permission denied',
-  CONFLICT: 'check-and-set parameter did not match the current version',
 };
 
 /** Vault's error body, `{"errors":[...]}`, with the request id in `x-request-id` as on every response. */
@@ -57,7 +60,7 @@ export function vaultErrorBody(code: ApiErrorCode, message: string): { errors: s
 
 export function vaultErrorResponse(error: Error, c: Context<HttpEnv>) {
   c.header('cache-control', 'no-store');
-  if (error instanceof VaultHttpError) return c.json({ errors: [error.message] }, error.status);
+  if (error instanceof VaultHttpError) return c.json({ errors: error.errors }, error.status);
   const reported = reportedError(error, c);
   return c.json(vaultErrorBody(reported.code, reported.message), VAULT_STATUS[reported.code]);
 }

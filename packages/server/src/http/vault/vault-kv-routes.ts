@@ -70,19 +70,29 @@ function authorizeScope(c: Context<HttpEnv>, capability: Capability, scope: Scop
   authorizePrincipal(c.get('principal'), { capability, ...scope });
 }
 
-const cas = z.number().int().min(0);
+// Vault parses cas from a number or a numeric string.
+const cas = z.union([
+  z.number().int().min(0),
+  z
+    .string()
+    .regex(/^\d{1,15}$/)
+    .transform(Number),
+]);
+// `data` is checked by valuesOf on the object as parsed: a copy made by zod would lose a key named __proto__.
 const writeBody = z.object({
-  data: z.record(z.string(), z.unknown()).optional(),
+  data: z.unknown().optional(),
   options: z.object({ cas: cas.optional() }).passthrough().nullish(),
 });
 const versionsBody = z.object({ versions: z.array(z.number().int().min(0)).max(1000).optional() });
 const readQuery = z.object({ version: intParam.optional() });
 
 /** The data map of a write, as Keybox values: text only (null deletes, in a patch). */
-function valuesOf(data: Record<string, unknown> | undefined, allowNull: boolean): Record<string, string | null> {
-  if (data === undefined) throw invalidInput('no data provided');
-  const values: Record<string, string | null> = {};
-  for (const [name, value] of Object.entries(data)) {
+function valuesOf(data: unknown, allowNull: boolean): Record<string, string | null> {
+  if (data === undefined || data === null) throw invalidInput('no data provided');
+  if (typeof data !== 'object' || Array.isArray(data)) throw invalidInput('invalid body: data: expected an object');
+  // No prototype: every name is a plain key, __proto__ included.
+  const values = Object.create(null) as Record<string, string | null>;
+  for (const [name, value] of Object.entries(data as Record<string, unknown>)) {
     if (typeof value === 'string' || (allowNull && value === null)) values[name] = value;
     else {
       throw invalidInput(
@@ -149,7 +159,7 @@ export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
       if (at.secrets.length === 0) {
         return kv(c, { data: { data: null, metadata: { ...metadata, deletion_time: at.createdAt } } }, 404);
       }
-      const data: Record<string, string> = {};
+      const data = Object.create(null) as Record<string, string>; // __proto__ is a name like any other
       for (const s of at.secrets) data[s.name] = s.value;
       return kv(c, { data: { data, metadata: { ...metadata, deletion_time: '' } } });
     } catch (error) {
@@ -174,14 +184,17 @@ export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
     authorizeScope(c, 'write', scope);
     const body = parseWrite(await vaultBody(c));
     const values = valuesOf(body.data, false);
-    const result = await secrets.writeFolder(scope, values, {
-      mode: 'replace',
-      actor: c.get('principal').actor,
-      ifRevision: body.options?.cas,
-      // Dropping the secrets `data` leaves out is a delete, and needs the right to delete.
-      mayDelete: () => authorizeScope(c, 'delete', scope),
-      audit: txAudit(c, auditLog),
-    });
+    const result = await checkAndSet(
+      secrets.writeFolder(scope, values, {
+        mode: 'replace',
+        actor: c.get('principal').actor,
+        ifRevision: body.options?.cas,
+        // Dropping the secrets `data` leaves out is a delete, and needs the right to delete.
+        mayDelete: () => authorizeScope(c, 'delete', scope),
+        audit: txAudit(c, auditLog),
+      }),
+      body.options?.cas,
+    );
     return kv(c, { data: writeMetadata(result.revision, result.updatedAt) });
   };
   app.post('/:mount/data/*', replace);
@@ -201,13 +214,16 @@ export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
     }
     const body = parseWrite(await vaultBody(c));
     const values = valuesOf(body.data, true);
-    const result = await secrets.writeFolder(scope, values, {
-      mode: 'merge',
-      actor: c.get('principal').actor,
-      ifRevision: body.options?.cas,
-      mayDelete: () => authorizeScope(c, 'delete', scope),
-      audit: txAudit(c, auditLog),
-    });
+    const result = await checkAndSet(
+      secrets.writeFolder(scope, values, {
+        mode: 'merge',
+        actor: c.get('principal').actor,
+        ifRevision: body.options?.cas,
+        mayDelete: () => authorizeScope(c, 'delete', scope),
+        audit: txAudit(c, auditLog),
+      }),
+      body.options?.cas,
+    );
     return kv(c, { data: writeMetadata(result.revision, result.updatedAt) });
   });
 
@@ -235,7 +251,16 @@ export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
     authorizeScope(c, 'delete', scope);
     const versions = versionsOf(await vaultBody(c));
     c.get('audit').details['versions'] = versions;
-    const current = (await secrets.folderVersions(scope)).current;
+    let current: number;
+    try {
+      current = (await secrets.folderVersions(scope)).current;
+    } catch (error) {
+      // A folder that does not exist has nothing to delete: success, as for DELETE (a missing environment is a 404).
+      if (error instanceof AppError && error.code === 'NOT_FOUND' && error.details?.['path'] !== undefined) {
+        return c.body(null, 204);
+      }
+      throw error;
+    }
     if (!versions.includes(current)) {
       throw invalidInput(
         `Keybox can delete only the current version (${current}) of a folder; older versions are its history`,
@@ -366,6 +391,23 @@ export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
 
   return app;
 }
+
+/**
+ * A write's refusal for a stale `cas`, in Vault's words (clients match them), with Keybox's after. Another conflict
+ * (a concurrent writer, with no cas given) keeps Keybox's message alone.
+ */
+async function checkAndSet<T>(write: Promise<T>, cas: number | undefined): Promise<T> {
+  try {
+    return await write;
+  } catch (error) {
+    if (cas !== undefined && error instanceof AppError && error.code === 'CONFLICT') {
+      throw new VaultHttpError(400, [CAS_MISMATCH, error.message]);
+    }
+    throw error;
+  }
+}
+
+export const CAS_MISMATCH = 'check-and-set parameter did not match the current version';
 
 function versionsOf(raw: unknown): number[] {
   const parsed = versionsBody.safeParse(raw);
