@@ -279,9 +279,9 @@ export const ROUTE_CATALOGUE: CatalogueRoute[] = [
       path: `/v1/${vaultFolder('data')}`,
       body: { data: { API_KEY: 'vault-written' } },
     })),
-    route(method, '/v1/:mount/metadata/*', { kind: 'authenticated' }, () => ({
+    route(method, '/v1/:mount/metadata/*', folder('write'), () => ({
       path: `/v1/${vaultFolder('metadata')}`,
-      body: { max_versions: 5 },
+      body: { custom_metadata: { 'managed-by': 'external-secrets' } },
     })),
   ]),
   route('POST', '/v1/:mount/destroy/*', folder('delete'), () => ({
@@ -309,12 +309,12 @@ export const ROUTE_CATALOGUE: CatalogueRoute[] = [
     body: { versions: [1] },
   })),
   route('GET', '/v1/:mount/metadata/*', folder('list'), () => ({ path: `/v1/${vaultFolder('metadata')}` })),
-  route('PATCH', '/v1/:mount/metadata/*', { kind: 'authenticated' }, () => ({
+  route('PATCH', '/v1/:mount/metadata/*', folder('write'), () => ({
     path: `/v1/${vaultFolder('metadata')}`,
-    body: { max_versions: 5 },
+    body: { custom_metadata: { owner: 'team-a' } },
     headers: { 'content-type': 'application/merge-patch+json' },
   })),
-  route('DELETE', '/v1/:mount/metadata/*', { kind: 'authenticated' }, () => ({
+  route('DELETE', '/v1/:mount/metadata/*', folder('delete'), () => ({
     path: `/v1/${vaultFolder('metadata')}`,
   })),
 ];

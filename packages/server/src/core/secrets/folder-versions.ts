@@ -20,6 +20,7 @@ export interface FolderAtRevision {
   current: number;
   createdAt: string;
   secrets: { name: string; value: string; version: number }[];
+  customMetadata: CustomMetadata | null;
 }
 
 /**
@@ -38,6 +39,23 @@ export async function versionsAt(db: Db, folderId: string, revision: number) {
   const atRevision = new Map<string, (typeof versions)[number]>();
   for (const v of versions) atRevision.set(v.name, v);
   return atRevision;
+}
+
+/** A folder's custom metadata: string keys to string values. */
+export type CustomMetadata = Record<string, string>;
+
+/** The stored custom metadata (JSON text), checked to be an object of strings; anything else reads as none. */
+export function parseCustomMetadata(text: string | null): CustomMetadata | null {
+  if (text === null) return null;
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+    const map = Object.create(null) as CustomMetadata;
+    for (const [key, v] of Object.entries(value as Record<string, unknown>)) if (typeof v === 'string') map[key] = v;
+    return map;
+  } catch {
+    return null;
+  }
 }
 
 /** The newest revisions `versions` reports. */
@@ -81,11 +99,23 @@ export function createFolderVersions({ db, keyring }: FolderVersionsDeps) {
       const value = keyring.decrypt(v.value, valueContext(ref, path, name, v.version)).toString('utf8');
       secrets.push({ name, value, version: v.version });
     }
-    return { path, revision, current: folder.revision, createdAt: row.created_at, secrets };
+    return {
+      path,
+      revision,
+      current: folder.revision,
+      createdAt: row.created_at,
+      secrets,
+      customMetadata: parseCustomMetadata(folder.custom_metadata),
+    };
   }
 
   /** The folder's revisions, oldest first (the newest FOLDER_VERSIONS_MAX of them), with what each left live. */
-  async function folderVersions(scope: Scope): Promise<{ path: string; current: number; versions: FolderVersion[] }> {
+  async function folderVersions(scope: Scope): Promise<{
+    path: string;
+    current: number;
+    versions: FolderVersion[];
+    customMetadata: CustomMetadata | null;
+  }> {
     const ref = await resolveEnvironment(db, scope.project, scope.env);
     const path = assertPath(scope.path);
     const folder = await findFolder(db, ref, path);
@@ -118,7 +148,12 @@ export function createFolderVersions({ db, keyring }: FolderVersionsDeps) {
         live: live.size,
       };
     });
-    return { path, current: folder.revision, versions: versions.slice(-FOLDER_VERSIONS_MAX) };
+    return {
+      path,
+      current: folder.revision,
+      versions: versions.slice(-FOLDER_VERSIONS_MAX),
+      customMetadata: parseCustomMetadata(folder.custom_metadata),
+    };
   }
 
   return { folderAt, folderVersions };

@@ -54,6 +54,7 @@ export function checkValue(name: string, value: string): void {
  * rows. Unchanged values create no version and no revision.
  */
 export function createFolderWriter({ keyring, clock }: FolderWriterDeps) {
+  /** The folder's row, created (at revision 0, empty) if it does not exist yet. */
   async function lockFolder(trx: Db, env: EnvRef, path: string): Promise<FoldersTable> {
     const existing = await trx
       .selectFrom('folders')
@@ -72,6 +73,7 @@ export function createFolderWriter({ keyring, clock }: FolderWriterDeps) {
       bundle_key_id: null,
       secret_count: 0,
       names: null,
+      custom_metadata: null,
       created_at: now,
       updated_at: now,
     };
@@ -252,7 +254,7 @@ export function createFolderWriter({ keyring, clock }: FolderWriterDeps) {
     return { path, revision, results };
   }
 
-  return { write };
+  return { write, lockFolder };
 }
 
 export type FolderWriter = ReturnType<typeof createFolderWriter>;

@@ -68,7 +68,7 @@ export function pathFilter(path: string, recursive: boolean) {
 export async function findFolder(db: Db, ref: EnvRef, path: string) {
   const folder = await db
     .selectFrom('folders')
-    .select(['id', 'path', 'revision'])
+    .select(['id', 'path', 'revision', 'custom_metadata'])
     .where('environment_id', '=', ref.envId)
     .where('path', '=', path)
     .executeTakeFirst();

@@ -15,6 +15,7 @@ import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../store/database.js';
 import type { StoreChanges } from '../store/node-sqlite-dialect.js';
 import { prepared } from '../store/prepared.js';
+import { parseCustomMetadata } from './folder-versions.js';
 import {
   assertPath,
   bundleContext,
@@ -50,6 +51,8 @@ export interface FolderRead {
   count: number;
   /** Its live secrets as a JSON object, name → value (the data map of a Vault KV read). */
   dataJson: string;
+  /** Its custom metadata as JSON text (an object of strings), or `null`. */
+  customMetadataJson: string;
   folders: BulkFolderIndex;
 }
 
@@ -86,6 +89,7 @@ export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps
           'f.bundle',
           'f.names',
           'f.updated_at',
+          'f.custom_metadata',
           'e.id as envId',
           'p.id as projectId',
         ])
@@ -125,7 +129,7 @@ export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps
   const scopes = new Map<string, ScopeEntry>();
   const plaintexts = new WeakMap<ScopeRow, Buffer>();
   /** A row's live secrets as a name → value JSON object (readFolder), kept like its plaintext. */
-  const dataMaps = new WeakMap<ScopeRow, { count: number; json: string }>();
+  const dataMaps = new WeakMap<ScopeRow, { count: number; json: string; meta: string }>();
   const namesChecked = new WeakSet<ScopeRow>();
   let cachedBytes = 0;
 
@@ -349,7 +353,8 @@ export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps
       }
       const map = Object.create(null) as Record<string, string>; // __proto__ is a name like any other
       for (const secret of secrets) map[secret.name] = secret.value;
-      data = { count: secrets.length, json: JSON.stringify(map) };
+      const meta = parseCustomMetadata(row.custom_metadata);
+      data = { count: secrets.length, json: JSON.stringify(map), meta: meta === null ? 'null' : JSON.stringify(meta) };
       // Kept with the row like its plaintext (the same values, in the same bounded cache).
       if (entry.kept && cachedBytes + data.json.length <= SCOPE_BYTES_MAX) {
         dataMaps.set(row, data);
@@ -363,6 +368,7 @@ export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps
       updatedAt: row.updated_at,
       count: data.count,
       dataJson: data.json,
+      customMetadataJson: data.meta,
       folders,
     };
   }

@@ -5,7 +5,7 @@ import type { Keyring } from '../crypto/keyring.js';
 import { audited, type TxAudit } from '../audit/tx-audit.js';
 import type { Db } from '../store/database.js';
 import type { ChangeFeed } from './change-feed.js';
-import { versionsAt } from './folder-versions.js';
+import { parseCustomMetadata, versionsAt, type CustomMetadata } from './folder-versions.js';
 import { createFolderWriter, type FolderChange } from './folder-writer.js';
 import {
   assertName,
@@ -94,7 +94,7 @@ export function createSecretWrites({ db, keyring, clock, changes }: SecretWrites
       mayDelete?: ((names: string[]) => void) | undefined;
       audit?: TxAudit | undefined;
     },
-  ): Promise<BatchResult & { updatedAt: string | null }> {
+  ): Promise<BatchResult & { updatedAt: string | null; customMetadata: CustomMetadata | null }> {
     const path = assertPath(scope.path);
     const given = Object.entries(values).map(([name, value]) => ({ name: assertName(name), value }));
     return audited(
@@ -104,7 +104,7 @@ export function createSecretWrites({ db, keyring, clock, changes }: SecretWrites
         const ref = await resolveEnvironment(trx, scope.project, scope.env);
         const folder = await trx
           .selectFrom('folders')
-          .select(['id', 'revision', 'updated_at'])
+          .select(['id', 'revision', 'updated_at', 'custom_metadata'])
           .where('environment_id', '=', ref.envId)
           .where('path', '=', path)
           .executeTakeFirst();
@@ -147,7 +147,13 @@ export function createSecretWrites({ db, keyring, clock, changes }: SecretWrites
               expected: options.ifRevision,
             });
           }
-          return { path, revision, results: [], updatedAt: folder?.updated_at ?? null };
+          return {
+            path,
+            revision,
+            results: [],
+            updatedAt: folder?.updated_at ?? null,
+            customMetadata: parseCustomMetadata(folder?.custom_metadata ?? null),
+          };
         }
         const result = await writer.write(trx, ref, path, changes, {
           actor: options.actor,
@@ -156,13 +162,60 @@ export function createSecretWrites({ db, keyring, clock, changes }: SecretWrites
         });
         const after = await trx
           .selectFrom('folders')
-          .select('updated_at')
+          .select(['updated_at', 'custom_metadata'])
           .where('environment_id', '=', ref.envId)
           .where('path', '=', path)
           .executeTakeFirstOrThrow();
-        return { ...result, updatedAt: after.updated_at };
+        return { ...result, updatedAt: after.updated_at, customMetadata: parseCustomMetadata(after.custom_metadata) };
       },
       batchDetails,
+    );
+  }
+
+  /**
+   * Sets a folder's custom metadata (the Vault API's `metadata/`): `update` gets the current map (null: none) and
+   * returns the new one. The folder is created, empty, if it does not exist. With `clearSecrets` (a Vault metadata
+   * DELETE) its live secrets are deleted too, in the same transaction; their history stays.
+   */
+  async function writeFolderMetadata(
+    scope: Scope,
+    update: (current: CustomMetadata | null) => CustomMetadata | null,
+    options: { actor: string; clearSecrets?: boolean; audit?: TxAudit | undefined },
+  ): Promise<{ path: string; revision: number; customMetadata: CustomMetadata | null }> {
+    const path = assertPath(scope.path);
+    return audited(
+      db,
+      options.audit,
+      async (trx) => {
+        const ref = await resolveEnvironment(trx, scope.project, scope.env);
+        let folder = await writer.lockFolder(trx, ref, path);
+        let revision = folder.revision;
+        if (options.clearSecrets === true) {
+          const live = await trx
+            .selectFrom('secrets')
+            .select('name')
+            .where('folder_id', '=', folder.id)
+            .where('deleted_at', 'is', null)
+            .orderBy('name')
+            .execute();
+          if (live.length > 0) {
+            const changes = live.map((r) => ({ name: r.name, value: undefined }));
+            revision = (await writer.write(trx, ref, path, changes, { actor: options.actor, action: 'delete' }))
+              .revision;
+            folder = await writer.lockFolder(trx, ref, path);
+          }
+        }
+        const next = update(parseCustomMetadata(folder.custom_metadata));
+        const text = next === null || Object.keys(next).length === 0 ? null : JSON.stringify(next);
+        await trx
+          .updateTable('folders')
+          // updated_at stays: it is when the current revision was written (the KV version's created_time).
+          .set({ custom_metadata: text })
+          .where('id', '=', folder.id)
+          .execute();
+        return { path, revision, customMetadata: parseCustomMetadata(text) };
+      },
+      (result) => ({ path, revision: result.revision, customMetadataKeys: Object.keys(result.customMetadata ?? {}) }),
     );
   }
 
@@ -318,6 +371,7 @@ export function createSecretWrites({ db, keyring, clock, changes }: SecretWrites
   return {
     applyChanges: (...args: Parameters<typeof applyChanges>) => applyChanges(...args).then(notify(args[0])),
     writeFolder: (...args: Parameters<typeof writeFolder>) => writeFolder(...args).then(notify(args[0])),
+    writeFolderMetadata,
     rollbackSecret: (...args: Parameters<typeof rollbackSecret>) => rollbackSecret(...args).then(notify(args[0])),
     rollbackFolder: (...args: Parameters<typeof rollbackFolder>) => rollbackFolder(...args).then(notify(args[0])),
     destroyVersion,

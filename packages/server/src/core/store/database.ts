@@ -49,6 +49,11 @@ export interface FoldersTable {
   secret_count: number;
   /** JSON `[[name, version], ...]` of the live secrets: no values. What a bulk read of the folder audits. */
   names: string | null;
+  /**
+   * JSON object, string → string: the folder's custom metadata, set through the Vault API's `metadata/` (tags such
+   * as External Secrets' `managed-by`). Metadata, not secret: stored in plain text like the names.
+   */
+  custom_metadata: string | null;
   created_at: string;
   updated_at: string;
 }

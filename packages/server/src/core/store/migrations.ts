@@ -247,6 +247,12 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0006-folder-custom-metadata': {
+      async up(db: Kysely<unknown>) {
+        // A folder's custom metadata as the Vault API's metadata/ sets it (External Secrets' managed-by tag).
+        await db.schema.alterTable('folders').addColumn('custom_metadata', 'text').execute();
+      },
+    },
   };
 }
 

@@ -128,7 +128,17 @@ describe('the direct Vault read', () => {
         actor: 't',
       },
     );
-    expect(await get()).toMatchObject({ data: { UI: 'ui-2' }, metadata: { version: 2 } });
+    expect(await get()).toMatchObject({ data: { UI: 'ui-2' }, metadata: { version: 2, custom_metadata: null } });
+    const created = ((await get())['metadata'] as Record<string, unknown>)['created_time'];
+    await t.services.secrets.writeFolderMetadata(
+      { project: 'app', env: 'dev', path: '/web' },
+      () => ({ owner: 'web-team' }),
+      { actor: 't' },
+    );
+    // The metadata changed, the version did not.
+    expect(await get()).toMatchObject({
+      metadata: { version: 2, custom_metadata: { owner: 'web-team' }, created_time: created },
+    });
   });
 
   it('refuses a read it cannot record, in Vault’s format, without the value', async () => {

@@ -336,7 +336,9 @@ describe('KV v2 metadata', () => {
         },
       },
     });
-    expect((await vault('POST', 'shop/metadata/dev/api', { max_versions: 3 })).status).toBe(400);
+    const settings = await vault('POST', 'shop/metadata/dev/api', { max_versions: 3 });
+    expect(settings.status).toBe(400);
+    expect(settings.json['errors'][0]).toContain('max_versions, cas_required and delete_version_after are not stored');
   });
 });
 
@@ -564,5 +566,87 @@ describe('what the review found', () => {
     const token = await t.tokenWith([]);
     const res = await vault('POST', 'auth/token/create', { num_uses: -1 }, { token });
     expect(res.status).toBe(403);
+  });
+});
+
+describe('custom metadata (what External Secrets writes before a push)', () => {
+  const patchHeaders = { headers: { 'content-type': 'application/merge-patch+json' } };
+
+  it('stores custom_metadata on a folder not written yet, then shows it with every read', async () => {
+    const tag = { 'managed-by': 'external-secrets' };
+    expect((await vault('POST', 'shop/metadata/dev/pushed', { custom_metadata: tag })).status).toBe(204);
+    // Metadata only: no version yet, as in Vault.
+    expect((await vault('GET', 'shop/data/dev/pushed')).status).toBe(404);
+    const meta = await vault('GET', 'shop/metadata/dev/pushed');
+    expect(meta.json['data']).toMatchObject({ custom_metadata: tag, current_version: 0, versions: {} });
+
+    const write = await vault('POST', 'shop/data/dev/pushed', { data: { TOKEN: 't' }, options: { cas: 0 } });
+    expect(write.json['data']).toMatchObject({ version: 1, custom_metadata: tag });
+    expect((await vault('GET', 'shop/data/dev/pushed')).json['data']['metadata']).toMatchObject({
+      custom_metadata: tag,
+    });
+    // Through the listener's direct read too.
+    const { url } = await t.listen();
+    const direct = await fetch(`${url}/v1/shop/data/dev/pushed`, { headers: { 'x-vault-token': t.token } });
+    expect(((await direct.json()) as Record<string, any>)['data']['metadata']['custom_metadata']).toEqual(tag);
+    expect((await vault('GET', 'shop/data/dev/pushed?version=1')).json['data']['metadata']['custom_metadata']).toEqual(
+      tag,
+    );
+  });
+
+  it('replaces it with POST, merges it with PATCH (null removes a key), and checks its limits', async () => {
+    await vault('POST', 'shop/data/dev/api', { data: { A: 'a' } });
+    await vault('POST', 'shop/metadata/dev/api', { custom_metadata: { a: '1', b: '2' } });
+    await vault('PATCH', 'shop/metadata/dev/api', { custom_metadata: { b: null, c: '3' } }, patchHeaders);
+    expect((await vault('GET', 'shop/metadata/dev/api')).json['data']['custom_metadata']).toEqual({ a: '1', c: '3' });
+    await vault('POST', 'shop/metadata/dev/api', { custom_metadata: { z: '26' } });
+    expect((await vault('GET', 'shop/metadata/dev/api')).json['data']['custom_metadata']).toEqual({ z: '26' });
+    // A write without custom_metadata leaves it as it is.
+    await vault('POST', 'shop/metadata/dev/api', {});
+    expect((await vault('GET', 'shop/metadata/dev/api')).json['data']['custom_metadata']).toEqual({ z: '26' });
+
+    const tooMany = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v']));
+    expect((await vault('POST', 'shop/metadata/dev/api', { custom_metadata: tooMany })).status).toBe(400);
+    expect((await vault('POST', 'shop/metadata/dev/api', { custom_metadata: { k: 'x'.repeat(513) } })).status).toBe(
+      400,
+    );
+    expect((await vault('POST', 'shop/metadata/dev/api', { custom_metadata: { k: 1 } })).status).toBe(400);
+    expect(
+      (await vault('POST', 'shop/metadata/dev/api', { custom_metadata: { k: 'v' }, cas_required: true })).status,
+    ).toBe(400);
+    expect((await vault('GET', 'shop/metadata/dev/api')).json['data']['custom_metadata']).toEqual({ z: '26' });
+    expect((await vault('PATCH', 'shop/metadata/dev/api', { custom_metadata: {} })).status).toBe(415);
+  });
+
+  it('deletes the live secrets and the metadata on a metadata DELETE, keeping history', async () => {
+    await vault('POST', 'shop/data/dev/api', { data: { A: 'a' } });
+    await vault('POST', 'shop/metadata/dev/api', { custom_metadata: { owner: 'x' } });
+    expect((await vault('DELETE', 'shop/metadata/dev/api')).status).toBe(204);
+    const read = await vault('GET', 'shop/data/dev/api');
+    expect(read.status).toBe(404);
+    expect(read.json['data']['metadata']).toMatchObject({ custom_metadata: null, version: 2 });
+    expect((await vault('GET', 'shop/data/dev/api?version=1')).json['data']['data']).toEqual({ A: 'a' });
+    const [entry] = (await t.services.audit.listAudit({ limit: 1000 })).filter(
+      (e) => e.action === 'vault.kv.metadata-delete',
+    );
+    expect(entry?.details).toMatchObject({ revision: 2, customMetadataKeys: [] });
+  });
+
+  it('needs write to set it and delete to remove it', async () => {
+    await t.services.policies.put(
+      'writer',
+      {
+        rules: [{ projects: ['shop'], environments: ['dev'], paths: ['/**'], capabilities: ['read', 'list', 'write'] }],
+      },
+      't',
+    );
+    const token = await t.tokenWith(['writer']);
+    expect((await vault('POST', 'shop/metadata/dev/api', { custom_metadata: { a: 'b' } }, { token })).status).toBe(204);
+    expect((await vault('DELETE', 'shop/metadata/dev/api', undefined, { token })).status).toBe(403);
+    const reader = await t.tokenWith([]);
+    expect(
+      (await vault('POST', 'shop/metadata/dev/api', { custom_metadata: { a: 'c' } }, { token: reader })).status,
+    ).toBe(403);
+    expect((await vault('GET', 'shop/metadata/dev/api')).json['data']['custom_metadata']).toEqual({ a: 'b' });
   });
 });

@@ -57,8 +57,11 @@ export function parseBool(value: string | undefined): boolean | undefined {
  * spliced in as the JSON text the read kept (the Vault read is the hot path; the route and the direct listener share
  * this). The keys are in the order `envelope` writes them.
  */
-export function kvReadBody(requestId: string, read: Pick<FolderRead, 'dataJson' | 'updatedAt' | 'revision'>): string {
-  const metadata = `{"created_time":${JSON.stringify(read.updatedAt)},"custom_metadata":null,"deletion_time":"","destroyed":false,"version":${read.revision}}`;
+export function kvReadBody(
+  requestId: string,
+  read: Pick<FolderRead, 'dataJson' | 'customMetadataJson' | 'updatedAt' | 'revision'>,
+): string {
+  const metadata = `{"created_time":${JSON.stringify(read.updatedAt)},"custom_metadata":${read.customMetadataJson},"deletion_time":"","destroyed":false,"version":${read.revision}}`;
   return (
     `{"request_id":${JSON.stringify(requestId)},"lease_id":"","renewable":false,"lease_duration":0,` +
     `"data":{"data":${read.dataJson},"metadata":${metadata}},"wrap_info":null,"warnings":null,"auth":null,"mount_type":"kv"}`

@@ -7,6 +7,7 @@ import { canSeeProject, decide, mayReachBelow } from '../../core/policy/policy-e
 import type { Capability } from '../../core/policy/policy-rules.js';
 import type { ProjectService } from '../../core/projects/project-service.js';
 import { assertPath } from '../../core/secrets/locations.js';
+import type { CustomMetadata } from '../../core/secrets/folder-versions.js';
 import type { Scope, SecretService } from '../../core/secrets/secret-service.js';
 import { auditAs, txAudit } from '../audit-middleware.js';
 import { authorizePrincipal } from '../authorize.js';
@@ -114,17 +115,61 @@ function parseWrite(raw: unknown) {
 }
 
 /** What a write answers: the folder's revision as the KV version. */
-function writeMetadata(revision: number, createdTime: string | null) {
+function writeMetadata(revision: number, createdTime: string | null, customMetadata: CustomMetadata | null) {
   return {
     created_time: createdTime ?? '',
-    custom_metadata: null,
+    custom_metadata: customMetadata,
     deletion_time: '',
     destroyed: false,
     version: revision,
   };
 }
 
-const NOT_STORED = 'metadata settings (max_versions, cas_required, custom_metadata) are not stored by Keybox';
+/** Vault's limits on custom metadata. */
+const CUSTOM_KEYS_MAX = 64;
+const CUSTOM_KEY_BYTES = 128;
+const CUSTOM_VALUE_BYTES = 512;
+
+const metadataBody = z.object({
+  custom_metadata: z.record(z.string(), z.unknown()).nullish(),
+  max_versions: z.number().int().min(0).optional(),
+  cas_required: z.boolean().optional(),
+  delete_version_after: z.union([z.string(), z.number()]).optional(),
+});
+
+/** The custom metadata a write gives, checked (null values only where a merge patch deletes keys). */
+function customMetadataOf(raw: unknown, allowNull: boolean): Record<string, string | null> {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw invalidInput('invalid body: custom_metadata: expected an object of strings');
+  }
+  const entries = Object.entries(raw as Record<string, unknown>);
+  if (entries.length > CUSTOM_KEYS_MAX) throw invalidInput(`custom_metadata: at most ${CUSTOM_KEYS_MAX} keys`);
+  const map = Object.create(null) as Record<string, string | null>;
+  for (const [key, value] of entries) {
+    if (key === '' || Buffer.byteLength(key) > CUSTOM_KEY_BYTES) {
+      throw invalidInput(`custom_metadata: a key is 1 to ${CUSTOM_KEY_BYTES} bytes`);
+    }
+    if (value === null && allowNull) map[key] = null;
+    else if (typeof value === 'string' && Buffer.byteLength(value) <= CUSTOM_VALUE_BYTES) map[key] = value;
+    else throw invalidInput(`custom_metadata.${key.slice(0, 64)}: a string of at most ${CUSTOM_VALUE_BYTES} bytes`);
+  }
+  return map;
+}
+
+/** Settings Vault stores per path and Keybox does not: only their defaults are accepted. */
+function refuseSettings(body: z.infer<typeof metadataBody>): void {
+  const after = body.delete_version_after;
+  if (
+    (body.max_versions ?? 0) !== 0 ||
+    body.cas_required === true ||
+    (after !== undefined && after !== 0 && after !== '0s' && after !== '0')
+  ) {
+    throw invalidInput(
+      'max_versions, cas_required and delete_version_after are not stored by Keybox: it keeps every version and ' +
+        'checks cas only when a write gives it (custom_metadata is stored)',
+    );
+  }
+}
 
 export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
   const app = new Hono<HttpEnv>();
@@ -140,7 +185,14 @@ export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
     if (version === undefined || version === 0) {
       const read = await secrets.readFolder(scope.project, scope.env, scope.path);
       Object.assign(c.get('audit'), bulkReadAudit({ status: 200, folders: read.folders }));
-      const metadata = { created_time: read.updatedAt, custom_metadata: null, deletion_time: '', destroyed: false };
+      // A folder that only has metadata (written through metadata/) has no version yet.
+      if (read.revision === 0) return c.json({ errors: [] }, 404);
+      const metadata = {
+        created_time: read.updatedAt,
+        custom_metadata: JSON.parse(read.customMetadataJson) as CustomMetadata | null,
+        deletion_time: '',
+        destroyed: false,
+      };
       if (read.count === 0) {
         // A folder whose last revision deleted everything: Vault's answer for a soft-deleted version.
         return kv(
@@ -155,7 +207,7 @@ export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
     try {
       const at = await secrets.folderAt(scope, version);
       c.get('audit').details['served'] = { revision: at.revision, secrets: at.secrets.map((s) => [s.name, s.version]) };
-      const metadata = { created_time: at.createdAt, custom_metadata: null, destroyed: false, version };
+      const metadata = { created_time: at.createdAt, custom_metadata: at.customMetadata, destroyed: false, version };
       if (at.secrets.length === 0) {
         return kv(c, { data: { data: null, metadata: { ...metadata, deletion_time: at.createdAt } } }, 404);
       }
@@ -195,7 +247,7 @@ export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
       }),
       body.options?.cas,
     );
-    return kv(c, { data: writeMetadata(result.revision, result.updatedAt) });
+    return kv(c, { data: writeMetadata(result.revision, result.updatedAt, result.customMetadata) });
   };
   app.post('/:mount/data/*', replace);
   app.put('/:mount/data/*', replace);
@@ -205,13 +257,7 @@ export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
     const scope = scopeOf(c, 'data');
     auditAs(c, 'vault.kv.patch', resourceOf(scope));
     authorizeScope(c, 'write', scope);
-    const type = c.req.header('content-type') ?? '';
-    if (!type.toLowerCase().startsWith('application/merge-patch+json')) {
-      throw new VaultHttpError(
-        415,
-        `PATCH requires Content-Type of application/merge-patch+json, provided ${JSON.stringify(type.slice(0, 100))}`,
-      );
-    }
+    requireMergePatch(c);
     const body = parseWrite(await vaultBody(c));
     const values = valuesOf(body.data, true);
     const result = await checkAndSet(
@@ -224,7 +270,7 @@ export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
       }),
       body.options?.cas,
     );
-    return kv(c, { data: writeMetadata(result.revision, result.updatedAt) });
+    return kv(c, { data: writeMetadata(result.revision, result.updatedAt, result.customMetadata) });
   });
 
   /** DELETE: every live secret of the folder is deleted in a new revision; history stays (`undelete` restores). */
@@ -308,20 +354,21 @@ export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
     const scope = scopeOf(c, 'metadata');
     auditAs(c, 'vault.kv.metadata', resourceOf(scope));
     authorizeScope(c, 'list', scope);
-    const { current, versions } = await secrets.folderVersions(scope);
+    const { current, versions, customMetadata } = await secrets.folderVersions(scope);
     const first = versions[0];
     const last = versions[versions.length - 1];
-    if (first === undefined || last === undefined) return c.json({ errors: [] }, 404);
+    // A folder with neither versions nor metadata is nothing Vault would know of.
+    if (first === undefined && customMetadata === null) return c.json({ errors: [] }, 404);
     return kv(c, {
       data: {
         cas_required: false,
-        created_time: first.createdAt,
+        created_time: first?.createdAt ?? '',
         current_version: current,
-        custom_metadata: null,
+        custom_metadata: customMetadata,
         delete_version_after: '0s',
         max_versions: 0,
-        oldest_version: first.revision,
-        updated_time: last.createdAt,
+        oldest_version: first?.revision ?? 0,
+        updated_time: last?.createdAt ?? '',
         versions: Object.fromEntries(
           versions.map((v) => [
             String(v.revision),
@@ -333,12 +380,55 @@ export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
   };
   app.get('/:mount/metadata/*', metadata);
 
-  /** Refused for every caller alike: there is nothing these could change. */
-  const metadataWrite = (c: Context<HttpEnv>) => {
-    auditAs(c, 'vault.kv.metadata-write', c.req.param('mount') ?? '');
-    throw invalidInput(`${NOT_STORED}: Keybox keeps every version and checks cas only when it is given`);
+  /**
+   * POST/PUT: `custom_metadata`, when given, replaces the folder's (a folder that does not exist yet is created
+   * empty, as Vault creates the key's metadata). PATCH merges it (null deletes a key). The per-path settings Keybox
+   * does not keep are accepted only at their defaults.
+   */
+  const metadataWrite = (mode: 'replace' | 'merge') => async (c: Context<HttpEnv>) => {
+    const scope = scopeOf(c, 'metadata');
+    auditAs(c, 'vault.kv.metadata-write', resourceOf(scope));
+    authorizeScope(c, 'write', scope);
+    if (mode === 'merge') requireMergePatch(c);
+    const body = await vaultBody(c);
+    const parsed = metadataBody.safeParse(body);
+    if (!parsed.success) throw invalidInput('invalid body: custom_metadata is an object of strings');
+    refuseSettings(parsed.data);
+    // Checked on the body as parsed from JSON: zod's copy of a record would drop a key named __proto__.
+    const raw = (body as Record<string, unknown>)['custom_metadata'];
+    const given = raw === undefined ? undefined : raw === null ? null : customMetadataOf(raw, mode === 'merge');
+    await secrets.writeFolderMetadata(
+      scope,
+      (current) => {
+        if (given === undefined) return current;
+        if (given === null || mode === 'replace') return given as CustomMetadata | null;
+        const next = Object.assign(Object.create(null) as Record<string, string | null>, current, given);
+        for (const [key, value] of Object.entries(next)) if (value === null) delete next[key];
+        return next;
+      },
+      { actor: c.get('principal').actor, audit: txAudit(c, auditLog) },
+    );
+    return c.body(null, 204);
   };
-  for (const method of ['post', 'put', 'patch', 'delete'] as const) app[method]('/:mount/metadata/*', metadataWrite);
+  app.post('/:mount/metadata/*', metadataWrite('replace'));
+  app.put('/:mount/metadata/*', metadataWrite('replace'));
+  app.patch('/:mount/metadata/*', metadataWrite('merge'));
+
+  /**
+   * DELETE: Vault removes the key with all its versions. Keybox keeps history, so the folder's live secrets are
+   * deleted (a new revision) and its custom metadata removed, in one transaction; `undelete/` still restores.
+   */
+  app.delete('/:mount/metadata/*', async (c) => {
+    const scope = scopeOf(c, 'metadata');
+    auditAs(c, 'vault.kv.metadata-delete', resourceOf(scope));
+    authorizeScope(c, 'delete', scope);
+    await secrets.writeFolderMetadata(scope, () => null, {
+      actor: c.get('principal').actor,
+      clearSecrets: true,
+      audit: txAudit(c, auditLog),
+    });
+    return c.body(null, 204);
+  });
 
   /**
    * A listing: at the mount root the environments, below it the folders and secrets (folders with live secrets)
@@ -390,6 +480,17 @@ export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
   }
 
   return app;
+}
+
+/** PATCH takes only a JSON merge patch, as in Vault: 415 otherwise. */
+function requireMergePatch(c: Context<HttpEnv>): void {
+  const type = c.req.header('content-type') ?? '';
+  if (!type.toLowerCase().startsWith('application/merge-patch+json')) {
+    throw new VaultHttpError(
+      415,
+      `PATCH requires Content-Type of application/merge-patch+json, provided ${JSON.stringify(type.slice(0, 100))}`,
+    );
+  }
 }
 
 /**
