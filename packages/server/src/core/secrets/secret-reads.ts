@@ -356,10 +356,11 @@ export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps
       const meta = parseCustomMetadata(row.custom_metadata);
       data = { count: secrets.length, json: JSON.stringify(map), meta: meta === null ? 'null' : JSON.stringify(meta) };
       // Kept with the row like its plaintext (the same values, in the same bounded cache).
-      if (entry.kept && cachedBytes + data.json.length <= SCOPE_BYTES_MAX) {
+      const bytes = data.json.length + data.meta.length;
+      if (entry.kept && cachedBytes + bytes <= SCOPE_BYTES_MAX) {
         dataMaps.set(row, data);
-        entry.bytes += data.json.length;
-        cachedBytes += data.json.length;
+        entry.bytes += bytes;
+        cachedBytes += bytes;
       }
     }
     return {

@@ -34,6 +34,10 @@ function batchDetails(result: BatchResult): Record<string, unknown> {
   };
 }
 
+function isEmpty(metadata: CustomMetadata | null): boolean {
+  return metadata === null || Object.keys(metadata).length === 0;
+}
+
 /** Every change to secrets: each is one transaction, and every write goes through the folder writer. */
 export function createSecretWrites({ db, keyring, clock, changes }: SecretWritesDeps) {
   const writer = createFolderWriter({ keyring, clock });
@@ -181,15 +185,25 @@ export function createSecretWrites({ db, keyring, clock, changes }: SecretWrites
     scope: Scope,
     update: (current: CustomMetadata | null) => CustomMetadata | null,
     options: { actor: string; clearSecrets?: boolean; audit?: TxAudit | undefined },
-  ): Promise<{ path: string; revision: number; customMetadata: CustomMetadata | null }> {
+  ): Promise<BatchResult & { customMetadata: CustomMetadata | null }> {
     const path = assertPath(scope.path);
     return audited(
       db,
       options.audit,
       async (trx) => {
         const ref = await resolveEnvironment(trx, scope.project, scope.env);
+        const existing = await trx
+          .selectFrom('folders')
+          .select('id')
+          .where('environment_id', '=', ref.envId)
+          .where('path', '=', path)
+          .executeTakeFirst();
+        // Nothing to store for a folder that does not exist: it is not created just to hold no metadata.
+        if (existing === undefined && isEmpty(update(null)))
+          return { path, revision: 0, results: [], customMetadata: null };
         let folder = await writer.lockFolder(trx, ref, path);
         let revision = folder.revision;
+        let results: BatchResult['results'] = [];
         if (options.clearSecrets === true) {
           const live = await trx
             .selectFrom('secrets')
@@ -200,22 +214,24 @@ export function createSecretWrites({ db, keyring, clock, changes }: SecretWrites
             .execute();
           if (live.length > 0) {
             const changes = live.map((r) => ({ name: r.name, value: undefined }));
-            revision = (await writer.write(trx, ref, path, changes, { actor: options.actor, action: 'delete' }))
-              .revision;
+            ({ revision, results } = await writer.write(trx, ref, path, changes, {
+              actor: options.actor,
+              action: 'delete',
+            }));
             folder = await writer.lockFolder(trx, ref, path);
           }
         }
         const next = update(parseCustomMetadata(folder.custom_metadata));
-        const text = next === null || Object.keys(next).length === 0 ? null : JSON.stringify(next);
+        const text = isEmpty(next) ? null : JSON.stringify(next);
         await trx
           .updateTable('folders')
           // updated_at stays: it is when the current revision was written (the KV version's created_time).
           .set({ custom_metadata: text })
           .where('id', '=', folder.id)
           .execute();
-        return { path, revision, customMetadata: parseCustomMetadata(text) };
+        return { path, revision, results, customMetadata: parseCustomMetadata(text) };
       },
-      (result) => ({ path, revision: result.revision, customMetadataKeys: Object.keys(result.customMetadata ?? {}) }),
+      (result) => ({ ...batchDetails(result), customMetadataKeys: Object.keys(result.customMetadata ?? {}) }),
     );
   }
 
@@ -371,7 +387,9 @@ export function createSecretWrites({ db, keyring, clock, changes }: SecretWrites
   return {
     applyChanges: (...args: Parameters<typeof applyChanges>) => applyChanges(...args).then(notify(args[0])),
     writeFolder: (...args: Parameters<typeof writeFolder>) => writeFolder(...args).then(notify(args[0])),
-    writeFolderMetadata,
+    // Watchers hear of the secrets a metadata DELETE removed; a metadata change alone is not theirs to see.
+    writeFolderMetadata: (...args: Parameters<typeof writeFolderMetadata>) =>
+      writeFolderMetadata(...args).then(notify(args[0])),
     rollbackSecret: (...args: Parameters<typeof rollbackSecret>) => rollbackSecret(...args).then(notify(args[0])),
     rollbackFolder: (...args: Parameters<typeof rollbackFolder>) => rollbackFolder(...args).then(notify(args[0])),
     destroyVersion,

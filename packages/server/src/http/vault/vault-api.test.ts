@@ -629,7 +629,31 @@ describe('custom metadata (what External Secrets writes before a push)', () => {
     const [entry] = (await t.services.audit.listAudit({ limit: 1000 })).filter(
       (e) => e.action === 'vault.kv.metadata-delete',
     );
-    expect(entry?.details).toMatchObject({ revision: 2, customMetadataKeys: [] });
+    expect(entry?.details).toMatchObject({ revision: 2, secrets: [['A', 'deleted', 2]], customMetadataKeys: [] });
+  });
+
+  it('keeps the key limit across patches, tells watchers of deleted secrets, and creates no empty folder', async () => {
+    const keys = (from: number) => Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${from + i}`, 'v']));
+    await vault('POST', 'shop/metadata/dev/api', { custom_metadata: keys(0) });
+    const over = await vault('PATCH', 'shop/metadata/dev/api', { custom_metadata: keys(40) }, patchHeaders);
+    expect(over.status).toBe(400);
+    expect(over.json['errors'][0]).toContain('at most 64 keys');
+    expect(
+      Object.keys((await vault('GET', 'shop/metadata/dev/api')).json['data']['custom_metadata'] as object),
+    ).toHaveLength(40);
+
+    await vault('POST', 'shop/data/dev/api', { data: { A: 'a' } });
+    const heard: string[] = [];
+    const unsubscribe = t.services.changes.subscribe((change) => heard.push(change.path));
+    await vault('POST', 'shop/metadata/dev/api', { custom_metadata: { only: 'metadata' } });
+    await vault('DELETE', 'shop/metadata/dev/api');
+    unsubscribe();
+    expect(heard).toEqual(['/api']);
+
+    expect((await vault('DELETE', 'shop/metadata/dev/never')).status).toBe(204);
+    expect((await vault('POST', 'shop/metadata/dev/never2', {})).status).toBe(204);
+    const folders = await t.services.secrets.listFolders({ project: 'shop', env: 'dev', path: '/' });
+    expect(folders.map((f) => f.path)).toEqual(['/', '/api']);
   });
 
   it('needs write to set it and delete to remove it', async () => {

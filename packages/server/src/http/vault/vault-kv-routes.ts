@@ -404,6 +404,10 @@ export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
         if (given === null || mode === 'replace') return given as CustomMetadata | null;
         const next = Object.assign(Object.create(null) as Record<string, string | null>, current, given);
         for (const [key, value] of Object.entries(next)) if (value === null) delete next[key];
+        // The limit holds for the result, not only for one patch (inside the transaction: nothing is written).
+        if (Object.keys(next).length > CUSTOM_KEYS_MAX) {
+          throw invalidInput(`custom_metadata: at most ${CUSTOM_KEYS_MAX} keys (the patch would make more)`);
+        }
         return next;
       },
       { actor: c.get('principal').actor, audit: txAudit(c, auditLog) },
