@@ -22,7 +22,8 @@ import { VaultHttpError } from './vault-errors.js';
  * the rest is the folder, so `GET /v1/shop/data/prod/backend` reads folder /backend of shop/prod (and
  * `shop/data/prod` its root folder). A Vault "secret" is a whole folder: its data map is the folder's live secrets,
  * name → value, and its version is the folder's revision. Writes replace (POST/PUT) or merge-patch (PATCH) the folder
- * in one revision; every read and write is authorized by Keybox policies and audited like the native API's.
+ * in one revision; a folder's custom metadata (metadata/) is kept beside it. Every read and write is authorized by
+ * Keybox policies and audited like the native API's.
  */
 
 export interface VaultKvDeps {
