@@ -93,9 +93,15 @@ export function directBulkRead(deps: DirectBulkReadDeps, next: Listener): Listen
   return (req, res) => {
     const url = req.url ?? '';
     const query = url.indexOf('?');
+    // Which of the two reads this could be, before any other check: every other request goes straight on.
+    const bearer =
+      (query === -1 ? url : url.slice(0, query)) === PATH ? BEARER.exec(req.headers.authorization ?? '') : null;
+    const vaultToken = bearer === null ? req.headers['x-vault-token'] : undefined;
+    const vaultRead = typeof vaultToken === 'string' ? vaultReadOf(url) : undefined;
     const host = req.headers.host;
     if (
       req.method !== 'GET' ||
+      (bearer === null && vaultRead === undefined) ||
       req.headers['content-length'] !== undefined ||
       req.headers['transfer-encoding'] !== undefined ||
       // What the app's adapter takes as it is; anything else it may normalise or refuse, so it answers.
@@ -108,23 +114,14 @@ export function directBulkRead(deps: DirectBulkReadDeps, next: Listener): Listen
       next(req, res);
       return;
     }
-    let answer: Promise<boolean> | undefined;
-    if ((query === -1 ? url : url.slice(0, query)) === PATH) {
-      const bearer = BEARER.exec(req.headers.authorization ?? '');
-      if (bearer !== null)
-        answer = serve(deps, req, res, bearer[1] as string, query === -1 ? '' : url.slice(query + 1));
-    } else {
-      const token = req.headers['x-vault-token'];
-      const read = typeof token === 'string' ? vaultReadOf(url) : undefined;
-      if (read !== undefined) {
-        const check = checkToken(deps, req, token as string);
-        answer = serveVaultRead(deps, req, res, { check, requestId: requestIdOf(req), read });
-      }
-    }
-    if (answer === undefined) {
-      next(req, res);
-      return;
-    }
+    const answer =
+      bearer !== null
+        ? serve(deps, req, res, bearer[1] as string, query === -1 ? '' : url.slice(query + 1))
+        : serveVaultRead(deps, req, res, {
+            check: checkToken(deps, req, vaultToken as string),
+            requestId: requestIdOf(req),
+            read: vaultRead as NonNullable<typeof vaultRead>,
+          });
     answer.then(
       (answered) => {
         if (!answered) next(req, res);

@@ -34,6 +34,18 @@ function batchDetails(result: BatchResult): Record<string, unknown> {
   };
 }
 
+/** The names of a folder's live secrets, in name order. */
+async function liveNames(trx: Db, folderId: string): Promise<string[]> {
+  const rows = await trx
+    .selectFrom('secrets')
+    .select('name')
+    .where('folder_id', '=', folderId)
+    .where('deleted_at', 'is', null)
+    .orderBy('name')
+    .execute();
+  return rows.map((r) => r.name);
+}
+
 function isEmpty(metadata: CustomMetadata | null): boolean {
   return metadata === null || Object.keys(metadata).length === 0;
 }
@@ -115,16 +127,7 @@ export function createSecretWrites({ db, keyring, clock, changes }: SecretWrites
         if (folder === undefined && options.mode === 'merge') {
           throw notFound(`folder ${path} does not exist in ${ref.project}/${ref.env}`, { path });
         }
-        const liveRows =
-          folder === undefined
-            ? []
-            : await trx
-                .selectFrom('secrets')
-                .select('name')
-                .where('folder_id', '=', folder.id)
-                .where('deleted_at', 'is', null)
-                .execute();
-        const live = new Set(liveRows.map((r) => r.name));
+        const live = new Set(folder === undefined ? [] : await liveNames(trx, folder.id));
         if (options.mode === 'merge' && live.size === 0) {
           throw notFound(`folder ${path} holds no live secrets to patch (write it whole instead)`, { path });
         }
@@ -138,7 +141,7 @@ export function createSecretWrites({ db, keyring, clock, changes }: SecretWrites
         }
         if (options.mode !== 'merge') {
           const named = new Set(given.map((g) => g.name));
-          for (const name of [...live].sort()) if (!named.has(name)) changes.push({ name, value: undefined });
+          for (const name of live) if (!named.has(name)) changes.push({ name, value: undefined });
         }
         const deleting = changes.filter((c) => c.value === undefined).map((c) => c.name);
         if (deleting.length > 0) options.mayDelete?.(deleting);
@@ -166,11 +169,13 @@ export function createSecretWrites({ db, keyring, clock, changes }: SecretWrites
         });
         const after = await trx
           .selectFrom('folders')
-          .select(['updated_at', 'custom_metadata'])
+          .select('updated_at')
           .where('environment_id', '=', ref.envId)
           .where('path', '=', path)
           .executeTakeFirstOrThrow();
-        return { ...result, updatedAt: after.updated_at, customMetadata: parseCustomMetadata(after.custom_metadata) };
+        // The write leaves the custom metadata as it was (none for a folder it created).
+        const customMetadata = parseCustomMetadata(folder?.custom_metadata ?? null);
+        return { ...result, updatedAt: after.updated_at, customMetadata };
       },
       batchDetails,
     );
@@ -205,15 +210,9 @@ export function createSecretWrites({ db, keyring, clock, changes }: SecretWrites
         let revision = folder.revision;
         let results: BatchResult['results'] = [];
         if (options.clearSecrets === true) {
-          const live = await trx
-            .selectFrom('secrets')
-            .select('name')
-            .where('folder_id', '=', folder.id)
-            .where('deleted_at', 'is', null)
-            .orderBy('name')
-            .execute();
+          const live = await liveNames(trx, folder.id);
           if (live.length > 0) {
-            const changes = live.map((r) => ({ name: r.name, value: undefined }));
+            const changes = live.map((name) => ({ name, value: undefined }));
             ({ revision, results } = await writer.write(trx, ref, path, changes, {
               actor: options.actor,
               action: 'delete',

@@ -230,19 +230,23 @@ export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
     }
   });
 
-  /** POST/PUT: the folder becomes exactly `data` (secrets it does not name are deleted), in one revision. */
-  const replace = async (c: Context<HttpEnv>) => {
+  /**
+   * POST/PUT (`replace`): the folder becomes exactly `data`, secrets it does not name deleted. PATCH (`merge`, an
+   * RFC 7386 merge patch): given names are set, null ones deleted, the rest kept. One revision either way; dropping
+   * a secret is a delete, and needs the right to delete.
+   */
+  const writeData = (mode: 'replace' | 'merge') => async (c: Context<HttpEnv>) => {
     const scope = scopeOf(c, 'data');
-    auditAs(c, 'vault.kv.write', resourceOf(scope));
+    auditAs(c, mode === 'replace' ? 'vault.kv.write' : 'vault.kv.patch', resourceOf(scope));
     authorizeScope(c, 'write', scope);
+    if (mode === 'merge') requireMergePatch(c);
     const body = parseWrite(await vaultBody(c));
-    const values = valuesOf(body.data, false);
+    const values = valuesOf(body.data, mode === 'merge');
     const result = await checkAndSet(
       secrets.writeFolder(scope, values, {
-        mode: 'replace',
+        mode,
         actor: c.get('principal').actor,
         ifRevision: body.options?.cas,
-        // Dropping the secrets `data` leaves out is a delete, and needs the right to delete.
         mayDelete: () => authorizeScope(c, 'delete', scope),
         audit: txAudit(c, auditLog),
       }),
@@ -250,29 +254,9 @@ export function vaultKvRoutes({ secrets, projects, auditLog }: VaultKvDeps) {
     );
     return kv(c, { data: writeMetadata(result.revision, result.updatedAt, result.customMetadata) });
   };
-  app.post('/:mount/data/*', replace);
-  app.put('/:mount/data/*', replace);
-
-  /** PATCH (RFC 7386 merge patch): given names are set, null ones deleted, the rest kept. */
-  app.patch('/:mount/data/*', async (c) => {
-    const scope = scopeOf(c, 'data');
-    auditAs(c, 'vault.kv.patch', resourceOf(scope));
-    authorizeScope(c, 'write', scope);
-    requireMergePatch(c);
-    const body = parseWrite(await vaultBody(c));
-    const values = valuesOf(body.data, true);
-    const result = await checkAndSet(
-      secrets.writeFolder(scope, values, {
-        mode: 'merge',
-        actor: c.get('principal').actor,
-        ifRevision: body.options?.cas,
-        mayDelete: () => authorizeScope(c, 'delete', scope),
-        audit: txAudit(c, auditLog),
-      }),
-      body.options?.cas,
-    );
-    return kv(c, { data: writeMetadata(result.revision, result.updatedAt, result.customMetadata) });
-  });
+  app.post('/:mount/data/*', writeData('replace'));
+  app.put('/:mount/data/*', writeData('replace'));
+  app.patch('/:mount/data/*', writeData('merge'));
 
   /** DELETE: every live secret of the folder is deleted in a new revision; history stays (`undelete` restores). */
   const deleteLatest = async (c: Context<HttpEnv>, scope: Scope) => {
