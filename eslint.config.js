@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', 'bench/results/**', '.keybox/**'],
+    ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', 'bench/results/**', '.keybox/**', 'scripts/*.d.ts'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,

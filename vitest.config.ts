@@ -2,10 +2,31 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // End-to-end tests start real servers and processes; two cores, so keep parallelism modest.
     maxWorkers: 2,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'sqlite',
+          include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
+        },
+      },
+      {
+        // The server's tests again, each on a fresh PostgreSQL database (see test-support/test-store.ts), on a
+        // cluster started from the machine's PostgreSQL binaries for the run.
+        extends: true,
+        test: {
+          name: 'postgres',
+          include: ['packages/server/src/**/*.test.ts'],
+          // What is about the SQLite file itself (WAL syncs, its locks, a second connection to the file).
+          exclude: ['packages/server/src/core/store/open-sqlite-store.test.ts'],
+          env: { KEYBOX_TEST_STORE: 'postgres' },
+          globalSetup: ['packages/server/src/test-support/postgres-setup.ts'],
+        },
+      },
+    ],
   },
 });

@@ -70,6 +70,9 @@ export function parseServerConfig(raw: RawServerConfig): ConfigResult {
   }
   if (raw.db !== undefined && !/^(sqlite:|postgres(ql)?:\/\/)/.test(raw.db)) {
     errors.push('--db must be a postgres://… URL (or sqlite: for the embedded store)');
+  } else if (raw.db !== undefined && raw.db.startsWith('postgres') && !URL.canParse(raw.db)) {
+    // Not echoed: the URL may hold a password.
+    errors.push('--db is not a valid URL');
   }
   if (listen.ok && !isLoopback(listen.host) && raw.tlsCert === undefined && raw.insecureListen !== true) {
     errors.push(

@@ -1,4 +1,14 @@
-import { chmodSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -8,9 +18,10 @@ import { AppError } from './core/app-error.js';
 import type { TxAudit } from './core/audit/tx-audit.js';
 import { systemClock } from './core/clock.js';
 import { openKeyring } from './core/crypto/keyring.js';
-import { loadRootKey } from './core/crypto/root-key.js';
-import { openSqliteStore } from './core/store/open-sqlite-store.js';
-import { createServices } from './services.js';
+import { loadRootKey, ROOT_KEY_FILE, type RootKey } from './core/crypto/root-key.js';
+import { openStore } from './core/store/open-store.js';
+import type { Store } from './core/store/store.js';
+import { createServices, type Services } from './services.js';
 import type { ServerConfig } from './config.js';
 import { createApp } from './http/app.js';
 import { createListener } from './http/listener.js';
@@ -35,69 +46,51 @@ export interface ServerIo {
  * and binds the port. The only place that touches the process's files and network.
  */
 export async function startServer(config: ServerConfig, io: ServerIo): Promise<RunningServer> {
-  if (config.db !== undefined && config.db.startsWith('postgres')) {
-    throw new AppError('INVALID_INPUT', 'PostgreSQL is not supported yet in this build; omit --db to use SQLite');
-  }
   // Everything this process creates (database, WAL, token file) is private to its user.
   process.umask(0o077);
   const dataDir = resolve(config.dataDir);
   const fresh = prepareDataDir(dataDir, io);
 
-  const root = loadRootKey({ dataDir, masterKey: config.masterKey, masterKeyFile: config.masterKeyFile });
-  if (root.warning !== undefined) io.notice(`warning: ${root.warning}`);
-  if (root.created)
-    io.notice(`created root key ${root.path ?? ''} (0600); back it up: without it nothing can be decrypted`);
-
   const logger = pino({ level: config.logLevel, base: { service: 'keybox' } }, pino.destination(2));
-  const store = await openSqliteStore(dataDir, {
+  const store = await openStore(config.db, dataDir, {
     // Like PostgreSQL after a failed fsync: stop, and let the restart recover from the WAL.
     onDurabilityLost: (error) => {
       logger.fatal({ err: error }, 'the database can no longer be synced to disk; stopping');
       process.exit(1);
     },
+    onWarning: (message) => logger.warn(message),
   });
   const clock = systemClock;
-  const keyring = await openKeyring(store.db, root, clock);
-  const services = createServices({
-    db: store.db,
-    dialect: store.dialect,
-    storeChanges: store.changes,
-    keyring,
-    clock,
-    auditHeadFile: join(dataDir, AUDIT_HEAD_FILE),
-    auditSink: config.auditFile === undefined ? undefined : openAuditSink(config.auditFile),
-    onAuditSinkError: (error) => logger.error({ err: error }, 'could not stream audit entries to --audit-file'),
-    version: SERVER_VERSION,
-  });
-  await services.policies.ensureBuiltins();
-
+  let root: RootKey;
+  let services: Services;
   let adminToken: string | undefined;
-  if ((await services.tokens.count()) === 0) {
-    const initAudit: TxAudit = async (trx, details) => {
-      const records = await services.auditLog.appendIn(trx, [
-        {
-          actor: 'system:init',
-          actorType: 'system',
-          sourceIp: '',
-          userAgent: '',
-          action: 'token.create',
-          resource: 'token:admin',
-          outcome: 'success',
-          requestId: 'init',
-          details,
-        },
-      ]);
-      return (durable) => void services.auditLog.publishedWhen(records, durable).catch(() => undefined);
-    };
-    const created = await services.tokens.create(
-      { name: 'admin', createdBy: 'init', policies: ['admin'] },
-      { attach: services.policies.attach, audit: initAudit },
-    );
-    adminToken = created.token;
-    if (config.initTokenFile !== undefined) {
-      writeFileSync(config.initTokenFile, `${adminToken}\n`, { mode: 0o600, flag: 'wx' });
-    }
+  try {
+    // Once per database, even when replicas start together: the data keys, the built-in policies, the first token.
+    ({ root, services, adminToken } = await store.exclusive(async () => {
+      const root = await rootKeyFor(store, dataDir, config);
+      const keyring = await openKeyring(store.db, root, clock);
+      const services = createServices({
+        db: store.db,
+        dialect: store.dialect,
+        storeChanges: store.changes,
+        onFolderChanged: store.onFolderChanged?.bind(store),
+        keyring,
+        clock,
+        auditHeadFile: join(dataDir, AUDIT_HEAD_FILE),
+        auditSink: config.auditFile === undefined ? undefined : openAuditSink(config.auditFile),
+        onAuditSinkError: (error) => logger.error({ err: error }, 'could not stream audit entries to --audit-file'),
+        version: SERVER_VERSION,
+      });
+      await services.policies.ensureBuiltins();
+      return { root, services, adminToken: await createFirstAdminToken(services, config) };
+    }));
+  } catch (error) {
+    await store.close();
+    throw error;
   }
+  if (root.warning !== undefined) io.notice(`warning: ${root.warning}`);
+  if (root.created)
+    io.notice(`created root key ${root.path ?? ''} (0600); back it up: without it nothing can be decrypted`);
 
   const app = createApp({ ...services, logger, clock, version: SERVER_VERSION });
   // Expired logins are kept a week (for lookups and the audit trail's token ids), then deleted, hourly.
@@ -150,7 +143,7 @@ export async function startServer(config: ServerConfig, io: ServerIo): Promise<R
     if (config.initTokenFile !== undefined) io.notice(`  also written to ${config.initTokenFile} (0600)`);
   }
   // Last, so that a script waiting for this line has everything above it.
-  io.notice(`listening on ${url} (store: sqlite ${dataDir}/keybox.db)`);
+  io.notice(`listening on ${url} (store: ${store.describe})`);
 
   let closing: Promise<void> | undefined;
   return {
@@ -167,6 +160,57 @@ export async function startServer(config: ServerConfig, io: ServerIo): Promise<R
       return closing;
     },
   };
+}
+
+/**
+ * The root key, from KEYBOX_MASTER_KEY, --master-key-file or DATA_DIR/keybox.key. A data dir without a key file gets
+ * a new key only for a database that has no data keys yet: a second server on a shared PostgreSQL database, started
+ * with an empty data dir, must be given the first one's key, not make its own (that would then fail to unwrap).
+ */
+async function rootKeyFor(store: Store, dataDir: string, config: ServerConfig): Promise<RootKey> {
+  const options = { dataDir, masterKey: config.masterKey, masterKeyFile: config.masterKeyFile };
+  const fromDataDir = (config.masterKey ?? '') === '' && (config.masterKeyFile ?? '') === '';
+  if (fromDataDir && !existsSync(join(dataDir, ROOT_KEY_FILE))) {
+    const keyed = await store.db.selectFrom('data_keys').select('root_key_id').limit(1).executeTakeFirst();
+    if (keyed !== undefined) {
+      throw new AppError(
+        'INVALID_INPUT',
+        `the database (${store.describe}) already holds data sealed with root key ${keyed.root_key_id}, and ` +
+          `${join(dataDir, ROOT_KEY_FILE)} does not exist: give this server that key (copy keybox.key from the ` +
+          'first server, or use KEYBOX_MASTER_KEY or --master-key-file)',
+      );
+    }
+  }
+  return loadRootKey(options);
+}
+
+/** On a store with no token at all: the first admin token (printed once by the caller, and to --init-token-file). */
+async function createFirstAdminToken(services: Services, config: ServerConfig): Promise<string | undefined> {
+  if ((await services.tokens.count()) !== 0) return undefined;
+  const initAudit: TxAudit = async (trx, details) => {
+    const records = await services.auditLog.appendIn(trx, [
+      {
+        actor: 'system:init',
+        actorType: 'system',
+        sourceIp: '',
+        userAgent: '',
+        action: 'token.create',
+        resource: 'token:admin',
+        outcome: 'success',
+        requestId: 'init',
+        details,
+      },
+    ]);
+    return (durable) => void services.auditLog.publishedWhen(records, durable).catch(() => undefined);
+  };
+  const created = await services.tokens.create(
+    { name: 'admin', createdBy: 'init', policies: ['admin'] },
+    { attach: services.policies.attach, audit: initAudit },
+  );
+  if (config.initTokenFile !== undefined) {
+    writeFileSync(config.initTokenFile, `${created.token}\n`, { mode: 0o600, flag: 'wx' });
+  }
+  return created.token;
 }
 
 /** Creates the data dir 0700, or checks an existing one. Returns whether it was new or empty. */

@@ -13,7 +13,7 @@ import { createChangeFeed } from './core/secrets/change-feed.js';
 import { createSecretService } from './core/secrets/secret-service.js';
 import type { Db } from './core/store/database.js';
 import type { SqlDialect } from './core/store/migrations.js';
-import type { StoreChanges } from './core/store/node-sqlite-dialect.js';
+import type { StoreChanges } from './core/store/store-changes.js';
 import { serverStatus, type ServerStatus } from './core/status/server-status.js';
 
 export interface ServicesDeps {
@@ -24,6 +24,8 @@ export interface ServicesDeps {
   dialect: SqlDialect;
   /** From the store: lets the token and bulk-read paths reuse what they read until something changes. */
   storeChanges?: StoreChanges | undefined;
+  /** From a store shared by several servers: tells of folders other servers changed, to wake watchers here. */
+  onFolderChanged?: ((listener: (folderId: string) => void) => () => void) | undefined;
   keyring: Keyring;
   clock: Clock;
   /** `DATA_DIR/audit.head`. */
@@ -38,6 +40,7 @@ export function createServices({
   db,
   dialect,
   storeChanges,
+  onFolderChanged,
   keyring,
   clock,
   auditHeadFile,
@@ -53,6 +56,23 @@ export function createServices({
   const projects = createProjectService({ db, clock });
   const changes = createChangeFeed();
   const secrets = createSecretService({ db, keyring, clock, changes, storeChanges });
+  // A folder changed through another server: wake the watchers of its scope here (they compare ETags again, so a
+  // change this server made itself, heard of twice, costs one more comparison).
+  onFolderChanged?.((folderId) => {
+    if (changes.size === 0) return;
+    db.selectFrom('folders')
+      .innerJoin('environments', 'environments.id', 'folders.environment_id')
+      .innerJoin('projects', 'projects.id', 'environments.project_id')
+      .select(['projects.slug as project', 'environments.slug as env', 'folders.path as path'])
+      .where('folders.id', '=', folderId)
+      .executeTakeFirst()
+      .then(
+        (change) => {
+          if (change !== undefined) changes.publish(change);
+        },
+        () => undefined, // the watchers still answer at their timeout
+      );
+  });
   const auditLog = createAuditLog({
     db,
     dialect,

@@ -5,18 +5,21 @@ import { note } from '../output/print.js';
 export const spec: CommandSpec = {
   name: 'keybox server',
   usage: ['keybox server [--data-dir DIR] [--listen HOST:PORT] [options]'],
-  summary: 'Start the Keybox server with its embedded SQLite store.',
+  summary: 'Start the Keybox server: embedded SQLite by default, PostgreSQL with --db for several replicas.',
   details: [
     'An empty or missing --data-dir is initialised: created 0700, with a root key file keybox.key (0600) unless',
     'KEYBOX_MASTER_KEY or --master-key-file supplies the key. The first admin token is printed once, to stderr.',
     'Listens on 127.0.0.1 by default; a non-loopback address needs --tls-cert/--tls-key or --insecure-listen.',
-    'Environment: KEYBOX_DATA_DIR, KEYBOX_LISTEN, KEYBOX_MASTER_KEY, KEYBOX_MASTER_KEY_FILE, KEYBOX_TLS_CERT,',
+    '--db postgres://USER@HOST:PORT/DB stores everything in PostgreSQL instead, so that several servers can share',
+    'it; every one needs the same root key. Keep the password out of the command line: PGPASSWORD, PGPASSFILE',
+    '(~/.pgpass) and the other PG* variables are read, or put the whole URL in KEYBOX_DB.',
+    'Environment: KEYBOX_DATA_DIR, KEYBOX_LISTEN, KEYBOX_DB, KEYBOX_MASTER_KEY, KEYBOX_MASTER_KEY_FILE, KEYBOX_TLS_CERT,',
     'KEYBOX_TLS_KEY, KEYBOX_TLS_CLIENT_CA, KEYBOX_AUDIT_FILE, KEYBOX_LOG_LEVEL (flags win).',
   ],
   options: {
     'data-dir': { type: 'string', value: 'DIR', description: 'where the store and root key live (default ./.keybox)' },
     listen: { type: 'string', value: 'HOST:PORT', description: 'address to listen on (default 127.0.0.1:8210)' },
-    db: { type: 'string', value: 'URL', description: 'database URL; omit for the embedded SQLite store' },
+    db: { type: 'string', value: 'URL', description: 'postgres:// URL; omit for the embedded SQLite store' },
     'master-key-file': { type: 'string', value: 'FILE', description: 'read the root key from FILE' },
     'init-token-file': {
       type: 'string',
@@ -37,6 +40,7 @@ export const spec: CommandSpec = {
   examples: [
     'keybox server --data-dir /var/lib/keybox',
     'keybox server --listen 0.0.0.0:8210 --tls-cert c.pem --tls-key k.pem',
+    'PGPASSFILE=/etc/keybox/pgpass keybox server --db postgres://keybox@db.internal/keybox --master-key-file /etc/keybox/root.key',
   ],
 };
 
@@ -62,6 +66,13 @@ export async function run(argv: string[]): Promise<number | undefined> {
   });
   if (!parsed.ok) {
     throw new CliError('CONFIG_INVALID', parsed.errors.join('\n  '), { hint: 'see keybox server --help' });
+  }
+  const dbFlag = str(values, 'db');
+  if (dbFlag !== undefined && server.postgresUrlHasPassword(dbFlag)) {
+    note(
+      "warning: the password in --db is in this process's command line, which other users of the machine can read; " +
+        'use PGPASSWORD, a PGPASSFILE or KEYBOX_DB instead',
+    );
   }
   let running;
   try {

@@ -1,11 +1,8 @@
-import { DatabaseSync } from 'node:sqlite';
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import { createKeyboxClient } from '@keybox/sdk';
-import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
-import { SQLITE_FILE } from '../core/store/open-sqlite-store.js';
 import { createApiTestApp, expectError, type ApiTestApp } from '../test-support/api-test-app.js';
+import { breakAuditLog } from '../test-support/test-store.js';
 
 /*
  * The bulk read is answered straight from node:http (direct-bulk-read.ts) when it succeeds, and by the Hono app
@@ -174,9 +171,7 @@ describe('the direct bulk read', () => {
   });
 
   it('refuses a read it cannot record, as the app does, without the value', async () => {
-    await sql`CREATE TRIGGER audit_broken BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'no'); END`.execute(
-      t.store.db,
-    );
+    await breakAuditLog(t.store, 'no');
     const { viaApp, viaListener, byApp } = await bothWithoutEntries(read('project=app&env=dev&path=/api'));
     expect(byApp).toBe(false);
     expectError(viaListener, 'INTERNAL', /could not be recorded in the audit log/);
@@ -272,12 +267,7 @@ describe('the direct bulk read', () => {
     const get = () => call('GET', read('project=app&env=dev&path=/api'), undefined, { token: created.token });
     expect((await get()).status).toBe(200);
     expect((await get()).status).toBe(200);
-    const other = new DatabaseSync(join(t.dataDir, SQLITE_FILE), { timeout: 5000 });
-    try {
-      other.prepare('update api_tokens set revoked_at = ? where id = ?').run(new Date().toISOString(), created.id);
-    } finally {
-      other.close();
-    }
+    t.writeElsewhere('update api_tokens set revoked_at = ? where id = ?', [new Date().toISOString(), created.id]);
     await afterPoll();
     expectError(await get(), 'UNAUTHENTICATED', /revoked/);
   });
@@ -287,10 +277,9 @@ describe('the direct bulk read', () => {
     const get = () => call('GET', read('project=app&env=dev&path=/web'));
     expect((await get()).json['folders'][0]['revision']).toBe(1);
     // Another server on the same data dir: its own store connection and services.
-    const { openSqliteStore } = await import('../core/store/open-sqlite-store.js');
     const { openKeyring } = await import('../core/crypto/keyring.js');
     const { createServices } = await import('../services.js');
-    const store = await openSqliteStore(t.dataDir);
+    const store = await t.reopenStore();
     try {
       const keyring = await openKeyring(store.db, t.root, t.clock);
       const services = createServices({ db: store.db, dialect: store.dialect, keyring, clock: t.clock });

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqliteStore } from '../core/store/open-sqlite-store.js';
+import { openTestStore } from './test-store.js';
 
 /** A fresh temp dir; `remove()` deletes it. */
 export function createTempDir(prefix = 'keybox-test-') {
@@ -9,16 +9,17 @@ export function createTempDir(prefix = 'keybox-test-') {
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-/** A real, migrated SQLite store in a fresh temp dir, for tests below the service layer. */
+/** A real, migrated store (that of the test project) with a fresh temp dir, for tests below the service layer. */
 export async function openTempStore() {
   const dir = createTempDir();
-  const store = await openSqliteStore(dir.path);
+  const opened = await openTestStore(dir.path);
+  const { store } = opened;
   return {
     dataDir: dir.path,
     store,
     db: store.db,
     async close() {
-      await store.close();
+      await opened.close();
       dir.remove();
     },
   };

@@ -8,11 +8,11 @@ import { pino } from 'pino';
 import type { Clock } from '../core/clock.js';
 import { openKeyring } from '../core/crypto/keyring.js';
 import { rootKeyId, type RootKey } from '../core/crypto/root-key.js';
-import { openSqliteStore } from '../core/store/open-sqlite-store.js';
 import { createApp } from '../http/app.js';
 import { createListener } from '../http/listener.js';
 import { AUDIT_HEAD_FILE } from '../main.js';
 import { createServices } from '../services.js';
+import { openTestStore } from './test-store.js';
 
 /** A clock tests can move: starts at a fixed instant, `tick` advances it. */
 export function createTestClock(start = '2026-01-01T00:00:00.000Z') {
@@ -31,7 +31,8 @@ export function testRootKey(): RootKey {
 }
 
 /**
- * The real app on a real SQLite file in a fresh temp dir, with an admin token. Call `close()` in afterEach.
+ * The real app on a real store (SQLite in a fresh temp dir, or a fresh PostgreSQL database: see test-store.ts), with
+ * an admin token. Call `close()` in afterEach.
  */
 export type TestClock = ReturnType<typeof createTestClock>;
 
@@ -46,12 +47,14 @@ export async function createTestApp(options: { clock?: TestClock; root?: RootKey
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'keybox-test-'));
   const clock = options.clock ?? createTestClock();
   const root = options.root ?? testRootKey();
-  const store = await openSqliteStore(dataDir);
+  const opened = await openTestStore(dataDir);
+  const { store } = opened;
   const keyring = await openKeyring(store.db, root, clock);
   const services = createServices({
     db: store.db,
     dialect: store.dialect,
     storeChanges: store.changes,
+    onFolderChanged: store.onFolderChanged?.bind(store),
     keyring,
     clock,
     auditHeadFile: join(dataDir, AUDIT_HEAD_FILE),
@@ -131,6 +134,10 @@ export async function createTestApp(options: { clock?: TestClock; root?: RootKey
     clock,
     root,
     store,
+    /** A second store on the same database: what another server sharing it would open. */
+    reopenStore: opened.reopen,
+    writeElsewhere: opened.writeElsewhere,
+    holdWriteLock: opened.holdWriteLock,
     keyring,
     token,
     services,
@@ -144,7 +151,7 @@ export async function createTestApp(options: { clock?: TestClock; root?: RootKey
         await new Promise((resolve) => server.close(resolve));
       }
       await services.auditLog.settled();
-      await store.close();
+      await opened.close();
       if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -4,7 +4,7 @@ import type { KeyObject } from 'node:crypto';
 import { isoNow, type Clock } from '../clock.js';
 import type { Db } from '../store/database.js';
 import type { SqlDialect } from '../store/migrations.js';
-import { durableCommit, type GroupCommit } from '../store/open-sqlite-store.js';
+import { durableCommit, type GroupCommit } from '../store/store.js';
 import { prepared } from '../store/prepared.js';
 import { chainMac, genesisMac, toRow, type AuditFields } from './audit-chain.js';
 import { expandNames, listsOf, type NamesList } from './audit-names.js';

@@ -1,5 +1,5 @@
 import type { Db } from '../store/database.js';
-import { durableCommit } from '../store/open-sqlite-store.js';
+import { durableCommit } from '../store/store.js';
 
 /**
  * Called by a service inside the transaction of a change, with the change's details (names, versions, never
@@ -23,7 +23,7 @@ export type AfterCommit = (durable: Promise<void>) => void;
 
 /**
  * Runs `work` in one transaction and records it with `audit` (if given) before the commit. Resolves once the
- * change is on disk: with the store's durable commit (registered for `db`, see store/open-sqlite-store.ts) the disk
+ * change is on disk: with the store's durable commit (registered for `db`, see store/store.ts) the disk
  * sync runs off the event loop after the connection is released, so concurrent writers share syncs.
  */
 export async function audited<T>(

@@ -1,7 +1,4 @@
-import { DatabaseSync } from 'node:sqlite';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { SQLITE_FILE } from '../store/open-sqlite-store.js';
 import { AppError } from '../app-error.js';
 import { appError } from '../../test-support/service-fixture.js';
 import { createTestApp, type TestApp } from '../../test-support/test-app.js';
@@ -32,14 +29,10 @@ describe('login', () => {
     const check = t.keyring.tokenHashMatches.bind(t.keyring);
     // Right after the secret is checked, another server revokes it.
     const spy = vi.spyOn(t.keyring, 'tokenHashMatches').mockImplementation((token, hash) => {
-      const other = new DatabaseSync(join(t.dataDir, SQLITE_FILE), { timeout: 5000 });
-      try {
-        other
-          .prepare('update identity_secrets set revoked_at = ? where id = ?')
-          .run(new Date().toISOString(), secretId ?? '');
-      } finally {
-        other.close();
-      }
+      t.writeElsewhere('update identity_secrets set revoked_at = ? where id = ?', [
+        new Date().toISOString(),
+        secretId ?? '',
+      ]);
       return check(token, hash);
     });
     try {

@@ -6,7 +6,7 @@ import { isoNow, type Clock } from '../clock.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { CompiledPolicy } from '../policy/policy-engine.js';
 import type { PolicyService, PrincipalType } from '../policy/policy-service.js';
-import type { StoreChanges } from '../store/node-sqlite-dialect.js';
+import type { StoreChanges } from '../store/store-changes.js';
 import { audited, type TxAudit } from '../audit/tx-audit.js';
 import type { ApiTokensTable, Db } from '../store/database.js';
 import { prepared } from '../store/prepared.js';
@@ -149,7 +149,7 @@ export function createTokenService({ db, keyring, clock, policies, storeChanges 
 
   /*
    * What a check reads (the token row, its user or identity, the compiled policies), kept while the store has not
-   * changed since it was read (`storeChanges`, see store/node-sqlite-dialect.ts): a revocation, a disabled identity or an
+   * changed since it was read (`storeChanges`, see store/store-changes.ts): a revocation, a disabled identity or an
    * edited policy commits a change, so the next request reads again. Only entries whose token matched are kept, and
    * never a token with a use count (each use is a write).
    */

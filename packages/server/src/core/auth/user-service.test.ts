@@ -1,7 +1,4 @@
-import { DatabaseSync } from 'node:sqlite';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SQLITE_FILE } from '../store/open-sqlite-store.js';
 import { appError } from '../../test-support/service-fixture.js';
 import { createTestApp, type TestApp } from '../../test-support/test-app.js';
 import { hashPassword, verifyPassword } from './password.js';
@@ -31,12 +28,7 @@ describe('login', () => {
     // The row is read and the password check (tens of ms, off the loop) is under way: change the password now,
     // from another connection, as another server would.
     await new Promise((resolve) => setImmediate(resolve));
-    const other = new DatabaseSync(join(t.dataDir, SQLITE_FILE), { timeout: 5000 });
-    try {
-      other.prepare('update users set password_hash = ? where name = ?').run(another, 'alice');
-    } finally {
-      other.close();
-    }
+    t.writeElsewhere('update users set password_hash = ? where name = ?', [another, 'alice']);
     const error = await appError(pending);
     expect(error).toMatchObject({
       code: 'UNAUTHENTICATED',

@@ -13,7 +13,7 @@ import type { CompiledQuery } from 'kysely';
 import { AppError, notFound } from '../app-error.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../store/database.js';
-import type { StoreChanges } from '../store/node-sqlite-dialect.js';
+import type { StoreChanges } from '../store/store-changes.js';
 import { prepared } from '../store/prepared.js';
 import { parseCustomMetadata } from './folder-versions.js';
 import {
@@ -111,7 +111,7 @@ export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps
 
   /*
    * Each scope's folder rows as read at a store version, kept while nothing was committed since (see
-   * store/node-sqlite-dialect.ts): an unchanged scope costs no query. A row's decrypted bundle is kept with it, since
+   * store/store-changes.ts): an unchanged scope costs no query. A row's decrypted bundle is kept with it, since
    * the row is the exact ciphertext it came from; it is dropped with the row. This holds nothing the process could
    * not decrypt at will (its keys are in memory too), and the whole cache is bounded in entries and in bytes.
    */

@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../store/database.js';
-import type { StoreChanges } from '../store/node-sqlite-dialect.js';
+import type { StoreChanges } from '../store/store-changes.js';
 import type { ChangeFeed } from './change-feed.js';
 import { createFolderVersions } from './folder-versions.js';
 import { scopeNotFound } from './locations.js';

@@ -8,6 +8,7 @@ import {
   type SqliteDatabase,
   type SqliteStatement,
 } from 'kysely';
+import { ALL_AREAS, createAreaVersions, kindOf, type StatementKind, type StoreChanges } from './store-changes.js';
 
 /*
  * Kysely's SQLite dialect expects a better-sqlite3-shaped database. This adapts the built-in `node:sqlite` (no
@@ -21,72 +22,21 @@ const STATEMENT_CACHE_MAX = 512;
 export const OTHERS_POLL_MS = 1;
 
 /**
- * The parts of the store a read cache can depend on: `access` (tokens, users, identities, policies) for token
- * checks, `secrets` (projects, environments, folders, secrets) for bulk reads. A login adds a token without
- * dropping the folders kept for bulk reads; a write to a secret does not drop token checks.
+ * How the SQLite store tells read caches about changes (see StoreChanges): every statement through this connection
+ * is counted, and a commit by any other connection to the same file (another server, a CLI) is seen through
+ * `PRAGMA data_version`, asked at most once per OTHERS_POLL_MS: a change committed here is seen by the next request,
+ * one committed elsewhere within OTHERS_POLL_MS.
  */
-export type StoreArea = 'access' | 'secrets';
-
-const ACCESS = 1;
-const SECRETS = 2;
-const TABLE_AREAS: Record<string, number> = {
-  api_tokens: ACCESS,
-  users: ACCESS,
-  identities: ACCESS,
-  identity_secrets: ACCESS,
-  policies: ACCESS,
-  policy_attachments: ACCESS,
-  projects: SECRETS,
-  environments: SECRETS,
-  folders: SECRETS,
-  folder_revisions: SECRETS,
-  secrets: SECRETS,
-  secret_versions: SECRETS,
-  // The audit chain is appended on every request and never read through a cache.
-  audit_log: 0,
-  audit_head: 0,
-  audit_names: 0,
-};
-
-/** What a statement does to what the read caches hold: which areas it writes (0: none), or a transaction edge. */
-type StatementKind = { edge: 'begin' | 'end' } | { edge?: undefined; areas: number };
-
-function kindOf(sql: string): StatementKind {
-  const head = sql.trimStart().slice(0, 60).toLowerCase();
-  if (head.startsWith('select ')) return { areas: 0 };
-  if (head.startsWith('begin')) return { edge: 'begin' };
-  if (head.startsWith('commit') || head.startsWith('rollback') || head.startsWith('end')) return { edge: 'end' };
-  // A connection setting (synchronous) changes no data.
-  if (head.startsWith('pragma')) return { areas: 0 };
-  const table = /^(?:insert into|update|delete from) "([a-z_]+)"/.exec(head)?.[1];
-  // Anything else (schema changes, a table not listed): both, to be safe.
-  return { areas: table === undefined ? ACCESS | SECRETS : (TABLE_AREAS[table] ?? ACCESS | SECRETS) };
-}
-
-/**
- * Tells the read caches when what they copied may have changed. `version(area)` moves on every change to that area
- * made through this connection (at the statement and again at its commit), and on every commit by any other
- * connection to the same file (another server, a CLI), which SQLite reports through `PRAGMA data_version`, asked
- * at most once per OTHERS_POLL_MS. A cache entry is used only while the version it was read at is still current: a
- * change committed here is seen by the next request, one committed elsewhere within OTHERS_POLL_MS.
- */
-export interface StoreChanges {
-  version(area: StoreArea): number;
-}
-
 export function adaptNodeSqlite(
   db: DatabaseSync,
 ): SqliteDatabase & { changes: StoreChanges; refuse(error: Error): void } {
   const cache = new Map<string, { stmt: StatementSync; reader: boolean; kind: StatementKind }>();
-  const versions = { access: 0, secrets: 0 };
+  const versions = createAreaVersions();
   let dirty = 0;
   let dataVersion: StatementSync | undefined;
   let seen: unknown;
   let askedAt = -Infinity;
-  const bump = (areas: number) => {
-    if ((areas & ACCESS) !== 0) versions.access += 1;
-    if ((areas & SECRETS) !== 0) versions.secrets += 1;
-  };
+  const bump = versions.bump;
   const ran = (kind: StatementKind) => {
     if (kind.edge === undefined) {
       // Counted when run and again when committed: a cache filled in between holds the older version.
@@ -118,10 +68,10 @@ export function adaptNodeSqlite(
           const current = (dataVersion.get() as { data_version: number }).data_version;
           if (current !== seen) {
             seen = current;
-            bump(ACCESS | SECRETS);
+            bump(ALL_AREAS);
           }
         }
-        return versions[area];
+        return versions.get(area);
       },
     },
     prepare(sql: string): SqliteStatement {

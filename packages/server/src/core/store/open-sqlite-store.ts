@@ -3,53 +3,10 @@ import { join } from 'node:path';
 import { Kysely, sql } from 'kysely';
 import type { Database } from './database.js';
 import { migrateToLatest } from './migrations.js';
-import { adaptNodeSqlite, NodeSqliteDialect, openNodeSqlite, type StoreChanges } from './node-sqlite-dialect.js';
+import { adaptNodeSqlite, NodeSqliteDialect, openNodeSqlite } from './node-sqlite-dialect.js';
+import { plainCommit, registerDurableCommit, type GroupCommit, type OpenStoreOptions, type Store } from './store.js';
 
 export const SQLITE_FILE = 'keybox.db';
-
-/** The durable commit of each open store's Kysely instance. */
-const durableCommits = new WeakMap<object, GroupCommit>();
-
-/**
- * How a change on `db` is committed durably: the store's commit-then-sync where a store is open on it (audited
- * changes, audit groups), else a plain transaction, durable at COMMIT (synchronous=FULL).
- */
-export function durableCommit(db: Kysely<Database>): GroupCommit {
-  return durableCommits.get(db) ?? plainCommit(db);
-}
-
-function plainCommit(db: Kysely<Database>): GroupCommit {
-  return async (work) => ({ result: await db.transaction().execute(work), durable: Promise.resolve() });
-}
-
-export type GroupCommit = <T>(
-  work: (trx: Kysely<Database>) => Promise<T>,
-) => Promise<{ result: T; durable: Promise<void> }>;
-
-export interface Store {
-  db: Kysely<Database>;
-  dialect: 'sqlite' | 'postgres';
-  /** True when this open created the database. */
-  created: boolean;
-  /** For read caches: moves whenever anything but the audit log may have changed. */
-  changes: StoreChanges;
-  /**
-   * Runs `work` in one transaction; resolves once it is committed, with `durable`, which resolves once the commit is
-   * on disk. The event loop is not held while the disk syncs (see `groupCommit` below). For the audit log's grouped
-   * entries and for every audited change.
-   */
-  groupCommit: GroupCommit;
-  close(): Promise<void>;
-}
-
-export interface OpenStoreOptions {
-  /**
-   * Told once when a disk sync of the WAL fails (or the connection cannot be put back to synchronous=FULL). From then
-   * on every group commit fails: after a failed fsync the kernel may have dropped the pages, and a later sync that
-   * succeeds proves nothing about them. `keybox server` logs it and exits, so that a restart recovers from the WAL.
-   */
-  onDurabilityLost?: ((error: unknown) => void) | undefined;
-}
 
 /** Opens (creating if needed) `DATA_DIR/keybox.db`, migrated to the latest schema. */
 export async function openSqliteStore(dataDir: string, options: OpenStoreOptions = {}): Promise<Store> {
@@ -70,13 +27,16 @@ export async function openSqliteStore(dataDir: string, options: OpenStoreOptions
     options.onDurabilityLost?.(error);
   });
   const durable: GroupCommit = (work) => groupCommit(db, wal, work);
-  durableCommits.set(db, durable);
+  registerDurableCommit(db, durable);
   return {
     db,
     dialect: 'sqlite',
     created,
     changes: adapted.changes,
     groupCommit: durable,
+    // One server per file (a second one on the same file waits on SQLite's write lock for each transaction anyway).
+    exclusive: (work) => work(),
+    describe: `sqlite ${file}`,
     async close() {
       // A sync still under way belongs to a change whose client may have gone: let it finish with its file.
       await wal.idle();

@@ -5,6 +5,7 @@ import type { AuditListEntry } from '../../core/audit/audit-query.js';
 import { createApiTestApp, expectError, listIn, type ApiTestApp } from '../../test-support/api-test-app.js';
 import { createServices } from '../../services.js';
 import { createApp } from '../app.js';
+import { breakAuditLog } from '../../test-support/test-store.js';
 
 /*
  * What the audit log records for each kind of request (through an app whose log lines are captured, standing in for
@@ -217,10 +218,7 @@ describe('the audit stream', () => {
 });
 
 describe('failing closed', () => {
-  const breakAudit = () =>
-    sql`CREATE TRIGGER audit_broken BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit unavailable'); END`.execute(
-      t.store.db,
-    );
+  const breakAudit = () => breakAuditLog(t.store);
 
   it('refuses a write it cannot record, and the write does not happen', async () => {
     await breakAudit();

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApiTestApp, expectError, type ApiTestApp } from '../../test-support/api-test-app.js';
+import { breakAuditLog, mendAuditLog } from '../../test-support/test-store.js';
 
 /* Logins, a token's life (TTL, renewal, uses, address binding, self-revocation) and the login rate limits. */
 
@@ -208,11 +208,8 @@ describe('rate limits', () => {
 });
 
 describe('recorded together with what it changes', () => {
-  const breakAudit = () =>
-    sql`CREATE TRIGGER audit_broken BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit unavailable'); END`.execute(
-      t.store.db,
-    );
-  const mendAudit = () => sql`DROP TRIGGER audit_broken`.execute(t.store.db);
+  const breakAudit = () => breakAuditLog(t.store);
+  const mendAudit = () => mendAuditLog(t.store);
   const tokenRows = () => t.store.db.selectFrom('api_tokens').select(['id', 'expires_at', 'revoked_at']).execute();
   const entries = (action: string) => t.services.audit.listAudit({ action });
 

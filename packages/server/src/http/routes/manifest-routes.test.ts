@@ -1,8 +1,6 @@
-import { DatabaseSync } from 'node:sqlite';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SQLITE_FILE } from '../../core/store/open-sqlite-store.js';
 import { createTestApp, type TestApp } from '../../test-support/test-app.js';
+import { TEST_STORE } from '../../test-support/test-store.js';
 
 let t: TestApp;
 beforeEach(async () => {
@@ -81,7 +79,7 @@ describe('/api/secrets/status', () => {
     expect(res.headers.get('cache-control')).toBe('no-store');
     expect(res.json).toMatchObject({
       status: 'ok',
-      store: { ok: true, dialect: 'sqlite' },
+      store: { ok: true, dialect: TEST_STORE },
       keys: { rootKeyId: t.root.id, dataKeys: 3, activeDataKeyAgeDays: 0 },
       counts: { projects: 1, environments: 3, secrets: 2 },
       audit: { headConsistent: true },
@@ -107,14 +105,13 @@ describe('/api/secrets/status', () => {
 
   it('answers while another process holds the write lock, counting the audit entries', async () => {
     const entries = (await t.services.audit.listAudit({ limit: 1000 })).length;
-    const other = new DatabaseSync(join(t.dataDir, SQLITE_FILE), { timeout: 100 });
+    const release = await t.holdWriteLock();
     try {
-      other.exec('BEGIN IMMEDIATE');
       const res = await t.call('GET', '/api/secrets/status', undefined, { token: null });
       expect(res.status).toBe(200);
       expect(res.json).toMatchObject({ status: 'ok', audit: { entries, headConsistent: true } });
     } finally {
-      other.close();
+      await release();
     }
   });
 

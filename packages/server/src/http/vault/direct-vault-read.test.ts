@@ -1,6 +1,6 @@
-import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
 import { createApiTestApp, type ApiTestApp } from '../../test-support/api-test-app.js';
+import { breakAuditLog } from '../../test-support/test-store.js';
 
 /*
  * The Vault KV read of a folder is answered straight from node:http (direct-vault-read.ts) when it succeeds, and by
@@ -142,9 +142,7 @@ describe('the direct Vault read', () => {
   });
 
   it('refuses a read it cannot record, in Vault’s format, without the value', async () => {
-    await sql`CREATE TRIGGER audit_broken BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'no'); END`.execute(
-      t.store.db,
-    );
+    await breakAuditLog(t.store, 'no');
     const { callVault } = await t.listen();
     const before = appFetch.mock.calls.length;
     const res = await callVault('GET', '/v1/app/data/dev/api', undefined, withToken());

@@ -1,0 +1,229 @@
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../../../scripts/pg-cluster.js';
+import { api, canaries, canary, createProject, setSecrets } from './support/fixtures.js';
+import { keybox, serverEnv, startServer, tempDir, type TestServer } from './support/keybox.js';
+
+/*
+ * Several `keybox server` processes on one PostgreSQL database, as an operator runs them behind a load balancer:
+ * what one server commits, every other serves at once (caches, revocations, watchers), writes from all of them
+ * extend one audit chain, and they share the root key or refuse to start. PostgreSQL is a real cluster from this
+ * machine's binaries (scripts/pg-cluster.js).
+ */
+
+let cluster: Cluster;
+let admin: pg.Client;
+const servers: TestServer[] = [];
+const dirs: string[] = [];
+
+beforeAll(async () => {
+  cluster = await startCluster();
+  admin = new pg.Client({ connectionString: cluster.url });
+  await admin.connect();
+});
+
+afterAll(async () => {
+  await admin?.end();
+  // No value in plain text anywhere in PostgreSQL's files either (tables, WAL): names and ciphertext only.
+  if (cluster !== undefined) {
+    const found = filesContaining(join(cluster.dir, 'data'), [...canaries]);
+    await cluster.stop();
+    expect(found).toEqual([]);
+  }
+});
+
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.stop()));
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function dir(): string {
+  const d = tempDir();
+  dirs.push(d);
+  return d;
+}
+
+/** A new database and a root key for it (every replica gets the same one, as the docs tell operators). */
+async function database() {
+  const name = `keybox_${randomBytes(4).toString('hex')}`;
+  await admin.query(`create database ${name}`);
+  return { url: cluster.urlOf(name), masterKey: randomBytes(32).toString('base64') };
+}
+
+async function replica(db: { url: string; masterKey: string }, token = ''): Promise<TestServer> {
+  const server = await startServer({
+    dataDir: join(dir(), 'data'),
+    extraArgs: ['--db', db.url],
+    env: { KEYBOX_MASTER_KEY: db.masterKey },
+  });
+  servers.push(server);
+  return token === '' ? server : { ...server, token };
+}
+
+/** Retries `check` until it passes or 5 s have gone by: another server hears of a commit within milliseconds. */
+async function eventually(check: () => void | Promise<void>): Promise<void> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+function filesContaining(root: string, needles: string[]): string[] {
+  const hits: string[] = [];
+  const walk = (path: string) => {
+    for (const name of readdirSync(path)) {
+      const full = join(path, name);
+      const stat = statSync(full, { throwIfNoEntry: false });
+      if (stat === undefined) continue;
+      if (stat.isDirectory()) walk(full);
+      else if (stat.isFile()) {
+        const bytes = readFileSync(full);
+        if (needles.some((n) => bytes.includes(Buffer.from(n)))) hits.push(full);
+      }
+    }
+  };
+  walk(root);
+  return hits;
+}
+
+describe('keybox server --db postgres://', () => {
+  it('initialises the database once: one admin token, which every replica accepts', async () => {
+    const db = await database();
+    const [a, b] = await Promise.all([replica(db), replica(db)]);
+    // Started together on an empty database: exactly one of them made (and printed) the first admin token.
+    const tokens = [a.token, b.token].filter((t) => t !== '');
+    expect(tokens).toHaveLength(1);
+    expect(a.stderr()).toMatch(/store: postgres 127\.0\.0\.1:\d+\/keybox_/);
+    const token = tokens[0] as string;
+    for (const server of [a, b]) {
+      const list = keybox(['projects', 'list', '--json'], { env: serverEnv({ url: server.url, token }) });
+      expect(list.status).toBe(0);
+    }
+  });
+
+  it('serves on one replica what was written through another, with no stale cache', async () => {
+    const db = await database();
+    const a = await replica(db);
+    const b = await replica(db, a.token);
+    await createProject(a, 'shop');
+    const first = canary();
+    await setSecrets(a, { project: 'shop', env: 'dev', path: '/api' }, { DB_PASSWORD: first });
+    const get = () =>
+      keybox(['secrets', 'get', 'DB_PASSWORD', '--project', 'shop', '--env', 'dev', '--path', '/api'], {
+        env: serverEnv(b),
+      });
+    const run = () =>
+      keybox(
+        [
+          'run',
+          '--project',
+          'shop',
+          '--env',
+          'dev',
+          '--path',
+          '/api',
+          '--',
+          'node',
+          '-e',
+          'process.stdout.write(process.env.DB_PASSWORD)',
+        ],
+        { env: serverEnv(b) },
+      );
+    expect(get().stdout).toBe(first);
+    // B now holds the folder in its read cache; a write through A must reach B's next reads.
+    expect(run().stdout).toBe(first);
+    const second = canary();
+    await setSecrets(a, { project: 'shop', env: 'dev', path: '/api' }, { DB_PASSWORD: second });
+    await eventually(() => expect(run().stdout).toBe(second));
+    expect(get().stdout).toBe(second);
+  });
+
+  it('refuses on every replica a token revoked through one of them', async () => {
+    const db = await database();
+    const a = await replica(db);
+    const b = await replica(db, a.token);
+    await createProject(a, 'shop');
+    await setSecrets(a, { project: 'shop', env: 'dev', path: '/' }, { K: canary() });
+    const created = (await api(a, 'POST', '/api/v1/tokens', { name: 'ci', policies: ['admin'] })) as {
+      token: string;
+      id: string;
+    };
+    const list = () => keybox(['projects', 'list', '--json'], { env: serverEnv({ url: b.url, token: created.token }) });
+    // Used on B twice: the second check is answered from B's token cache.
+    expect(list().status).toBe(0);
+    expect(list().status).toBe(0);
+    await api(a, 'DELETE', `/api/v1/tokens/${created.id}`);
+    await eventually(() => expect(list().status).not.toBe(0));
+    expect(list().stderr).toMatch(/revoked/);
+  });
+
+  it('wakes a watcher on one replica when a write lands through another', async () => {
+    const db = await database();
+    const a = await replica(db);
+    const b = await replica(db, a.token);
+    await createProject(a, 'shop');
+    await setSecrets(a, { project: 'shop', env: 'dev', path: '/' }, { K: canary() });
+    const scope = 'project=shop&env=dev&path=%2F';
+    const { etag } = (await api(b, 'GET', `/api/v1/secrets/watch?${scope}&wait=0`)) as { etag: string };
+    const started = Date.now();
+    const watching = api(b, 'GET', `/api/v1/secrets/watch?${scope}&etag=${encodeURIComponent(etag)}&wait=30`);
+    await new Promise((r) => setTimeout(r, 200));
+    await setSecrets(a, { project: 'shop', env: 'dev', path: '/' }, { K: canary() });
+    const answer = (await watching) as { changed: boolean; etag: string };
+    expect(answer.changed).toBe(true);
+    // Woken by the change, not by the 30 s timeout (which would also say changed).
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it('keeps one audit chain and one history when replicas write the same folder at once', async () => {
+    const db = await database();
+    const a = await replica(db);
+    const b = await replica(db, a.token);
+    await createProject(a, 'shop');
+    const scope = { project: 'shop', env: 'dev', path: '/' };
+    const writes = Array.from({ length: 20 }, (_, i) =>
+      setSecrets(i % 2 === 0 ? a : b, scope, { [`K${i % 4}`]: canary() }),
+    );
+    await Promise.all(writes);
+    const history = (await api(b, 'GET', '/api/v1/projects/shop/environments/dev/folders/history?path=%2F')) as {
+      revisions: { revision: number }[];
+    };
+    expect(history.revisions.map((r) => r.revision).sort((x, y) => x - y)).toEqual(
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
+    for (const server of [a, b]) {
+      const verify = keybox(['audit', 'verify', '--json'], { env: serverEnv(server) });
+      expect(verify.status).toBe(0);
+      expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true });
+    }
+  });
+
+  it('refuses to start a replica that has no root key rather than make a key of its own', async () => {
+    const db = await database();
+    await replica(db);
+    const lone = keybox(['server', '--data-dir', join(dir(), 'data'), '--listen', '127.0.0.1:0', '--db', db.url]);
+    expect(lone.status).not.toBe(0);
+    expect(lone.stderr).toMatch(/already holds data sealed with root key [0-9a-f]{16}/);
+    expect(lone.stderr).toMatch(/KEYBOX_MASTER_KEY or --master-key-file/);
+  });
+
+  it('says why when the database cannot be reached, without the password', () => {
+    const secret = `pw-${randomBytes(6).toString('hex')}`;
+    const url = `postgres://keybox:${secret}@127.0.0.1:1/nowhere`;
+    const result = keybox(['server', '--data-dir', join(dir(), 'data'), '--listen', '127.0.0.1:0'], {
+      env: { KEYBOX_DB: url },
+    });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/cannot connect to PostgreSQL at 127\.0\.0\.1:1\/nowhere/);
+    expect(result.stderr).not.toContain(secret);
+  });
+});
