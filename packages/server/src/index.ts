@@ -9,4 +9,4 @@ export {
 } from './config.js';
 export { createApp, type App, type AppDeps } from './http/app.js';
 export { AppError } from './core/app-error.js';
-export { postgresUrlHasPassword } from './core/store/postgres-store.js';
+export { postgresUrlHasPassword } from './core/store/postgres-url.js';

@@ -8,10 +8,11 @@ import {
   type QueryCompiler,
   type TransactionSettings,
 } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import { AppError } from '../app-error.js';
 import type { Database } from './database.js';
 import { migrateToLatest } from './migrations.js';
+import { describePostgresUrl } from './postgres-url.js';
 import { ALL_AREAS, ACCESS, SECRETS, createAreaVersions, kindOf, type StoreChanges } from './store-changes.js';
 import type { OpenStoreOptions, Store } from './store.js';
 
@@ -46,45 +47,24 @@ export interface PostgresStoreOptions extends OpenStoreOptions {
   onWarning?: ((message: string) => void) | undefined;
 }
 
-/**
- * `host:port/database` of a postgres:// URL, for logs and errors: never the user's password (nor the user name).
- * Throws INVALID_INPUT, without echoing the URL, when it is not one.
- */
-export function describePostgresUrl(url: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new AppError('INVALID_INPUT', '--db is not a valid postgres:// URL');
-  }
-  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-    throw new AppError('INVALID_INPUT', '--db must be a postgres:// URL');
-  }
-  const host = parsed.hostname === '' ? (parsed.searchParams.get('host') ?? 'localhost') : parsed.hostname;
-  return `${host}:${parsed.port === '' ? '5432' : parsed.port}${parsed.pathname === '' ? '/' : parsed.pathname}`;
-}
-
-/** Whether the URL carries a password (which then sits in the process's argv or environment). */
-export function postgresUrlHasPassword(url: string): boolean {
-  try {
-    return new URL(url).password !== '';
-  } catch {
-    return false;
-  }
-}
-
 // int8 (counts, sums, the audit sequence) and numeric arrive as strings by default; every one of ours fits a double.
 const NUMBER_OIDS = new Set([20, 1700]);
 const toNumber = (value: string): number => Number(value);
-const types = {
+const typesOf = (pg: PgModule) => ({
   getTypeParser: (oid: number, format?: 'text' | 'binary'): unknown =>
     NUMBER_OIDS.has(oid) && format !== 'binary' ? toNumber : (pg.types.getTypeParser(oid, format ?? 'text') as unknown),
-};
+});
+
+type PgModule = typeof pg;
+/** A client config, with the module that makes its connections. */
+type PgConfig = pg.ClientConfig & { pg: PgModule };
 
 /** Opens the database at `url` (a postgres:// URL; PG* environment variables fill in what it leaves out). */
 export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<Store> {
   const where = describePostgresUrl(url);
-  const config: pg.ClientConfig = { connectionString: url, application_name: 'keybox', types };
+  // Loaded here, not with the server: a server on the embedded store never carries the PostgreSQL client.
+  const { default: pg } = await import('pg');
+  const config: PgConfig = { connectionString: url, application_name: 'keybox', types: typesOf(pg), pg };
   const pool = new pg.Pool({ ...config, max: options.poolSize ?? 10 });
   // An idle pooled connection that breaks is dropped by the pool; the next query opens a new one.
   pool.on('error', (error) => options.onWarning?.(`a pooled PostgreSQL connection failed: ${messageOf(error)}`));
@@ -131,8 +111,8 @@ function messageOf(error: unknown): string {
 }
 
 /** Holds Keybox's start-up lock on a connection of its own while `work` runs. */
-async function withSessionLock<T>(config: pg.ClientConfig, work: () => Promise<T>): Promise<T> {
-  const client = new pg.Client(config);
+async function withSessionLock<T>(config: PgConfig, work: () => Promise<T>): Promise<T> {
+  const client = new config.pg.Client(config);
   client.on('error', () => undefined); // the session ending releases the lock; `work` goes on with the pool
   await client.connect();
   try {
@@ -150,7 +130,7 @@ interface ChangeListener {
 
 /** LISTENs for other servers' commits on a connection of its own, reconnecting when it drops. */
 async function listen(
-  config: pg.ClientConfig,
+  config: PgConfig,
   versions: ReturnType<typeof createAreaVersions>,
   folderListeners: Set<(folderId: string) => void>,
   warn: ((message: string) => void) | undefined,
@@ -161,7 +141,7 @@ async function listen(
   let retry: NodeJS.Timeout | undefined;
 
   const connect = async (): Promise<void> => {
-    const next = new pg.Client(config);
+    const next = new config.pg.Client(config);
     next.on('notification', (message) => {
       if (message.channel === 'keybox_changes') {
         versions.bump(message.payload === 'access' ? ACCESS : message.payload === 'secrets' ? SECRETS : ALL_AREAS);
