@@ -35,12 +35,14 @@ export function databaseUrl(name: string): string {
 
 let admin: pg.Pool | undefined;
 
-/** A fresh database on the test cluster, copied from the migrated template. */
-export async function createTestDatabase(): Promise<{ name: string; url: string; drop(): Promise<void> }> {
+/** A fresh database on the test cluster, copied from the migrated template (`empty`: with no schema at all). */
+export async function createTestDatabase(
+  options: { empty?: boolean } = {},
+): Promise<{ name: string; url: string; drop(): Promise<void> }> {
   admin ??= new pg.Pool({ connectionString: clusterUrl(), max: 2, allowExitOnIdle: true });
   const pool = admin;
   const name = `keybox_t_${randomBytes(6).toString('hex')}`;
-  await pool.query(`create database ${name} template ${PG_TEMPLATE}`);
+  await pool.query(`create database ${name} template ${options.empty === true ? 'template0' : PG_TEMPLATE}`);
   return {
     name,
     url: databaseUrl(name),

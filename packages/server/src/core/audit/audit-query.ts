@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from '../store/database.js';
 import { fromRow, type AuditFields } from './audit-chain.js';
 import { expandNames, loadNamesLists, referencedHashes } from './audit-names.js';
@@ -22,6 +23,14 @@ function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (ch) => `\\${ch}`);
 }
 
+/**
+ * `column LIKE pattern ESCAPE '\'`, with the escape said out loud: PostgreSQL escapes with a backslash by default,
+ * SQLite has no escape character unless told (so `\_` matched a backslash, and a path with `_` matched nothing).
+ */
+function like(column: 'action' | 'resource', pattern: string) {
+  return sql<boolean>`${sql.ref(column)} like ${pattern} escape '\\'`;
+}
+
 /** Newest first. `action` matches exactly or as a prefix ending in a dot (`secrets` matches `secrets.read`). */
 export async function listAudit(db: Db, filter: AuditFilter): Promise<AuditListEntry[]> {
   let query = db
@@ -32,18 +41,18 @@ export async function listAudit(db: Db, filter: AuditFilter): Promise<AuditListE
   if (filter.actor !== undefined) query = query.where('actor', '=', filter.actor);
   if (filter.action !== undefined) {
     const action = filter.action;
-    query = query.where((eb) => eb.or([eb('action', '=', action), eb('action', 'like', `${escapeLike(action)}.%`)]));
+    query = query.where((eb) => eb.or([eb('action', '=', action), like('action', `${escapeLike(action)}.%`)]));
   }
   if (filter.outcome !== undefined) query = query.where('outcome', '=', filter.outcome);
   if (filter.path !== undefined) {
     const path = filter.path === '/' ? '' : filter.path;
     query = query.where((eb) =>
       eb.or([
-        eb('resource', 'like', `%:${escapeLike(path)}`),
-        eb('resource', 'like', `%:${escapeLike(path)}/%`),
-        eb('resource', 'like', `%:${escapeLike(path)}#%`),
-        eb('resource', 'like', `%:${escapeLike(path)},%`),
-        eb('resource', 'like', `%:${escapeLike(path)} %`),
+        like('resource', `%:${escapeLike(path)}`),
+        like('resource', `%:${escapeLike(path)}/%`),
+        like('resource', `%:${escapeLike(path)}#%`),
+        like('resource', `%:${escapeLike(path)},%`),
+        like('resource', `%:${escapeLike(path)} %`),
       ]),
     );
   }

@@ -191,6 +191,15 @@ describe('an audit entry per request', () => {
     expect(actions(await q('actor=token:root&path=/api'))).toEqual(['secret.read', 'secrets.read', 'secret.read']);
     expectError(await q('outcome=maybe'), 'INVALID_INPUT');
   });
+
+  it('matches a folder with _ in its name as written, not as a wildcard', async () => {
+    await send('GET', `${env}/secrets/X?path=/a_b`);
+    await send('GET', `${env}/secrets/X?path=/axb`);
+    const q = (path: string) => t.call('GET', `/api/v1/audit?actor=token:root&path=${encodeURIComponent(path)}`);
+    const resources = async (path: string) => listIn<AuditListEntry>(await q(path), 'entries').map((e) => e.resource);
+    expect(await resources('/a_b')).toEqual(['shop/dev:/a_b#X']);
+    expect(await resources('/a%')).toEqual([]);
+  });
 });
 
 describe('the audit stream', () => {
