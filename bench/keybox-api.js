@@ -23,11 +23,20 @@ export const CHILD_ENV = { ...process.env, PATH: `${BIN}:${process.env.PATH ?? '
  * Starts `keybox server` on a data dir (initialising it on first start) and returns `{ url, token, pid, child }`.
  * `port` 0 lets the kernel choose.
  */
-export async function startKeybox(dataDir, { port = 0 } = {}) {
+export async function startKeybox(dataDir, { port = 0, db } = {}) {
   const tokenFile = `${dataDir}.token`;
   const server = await startServer(
     KEYBOX,
-    ['server', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--init-token-file', tokenFile],
+    [
+      'server',
+      '--data-dir',
+      dataDir,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--init-token-file',
+      tokenFile,
+      ...(db === undefined ? [] : ['--db', db]),
+    ],
     { env: { ...CHILD_ENV, KEYBOX_LOG_LEVEL: 'warn' } },
   );
   if (!existsSync(tokenFile)) throw new Error('keybox server did not write the admin token file');

@@ -1,7 +1,7 @@
 /**
  * Tells long-polling watchers in this process that a folder changed. Publishing happens after the change is
- * committed. Other server processes sharing the database do not see these events: a watch request still returns
- * at its timeout with the current ETag, so their changes are noticed within one timeout.
+ * committed. On a PostgreSQL store, folders changed through other servers are published here too (services.ts,
+ * from the store's notifications); a watch request still compares ETags at its timeout, whatever it heard.
  */
 export interface FolderChange {
   project: string;

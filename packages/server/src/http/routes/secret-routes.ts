@@ -147,8 +147,8 @@ export function bulkReadRoute({ secrets, changes }: Pick<SecretRouteDeps, 'secre
 
   /**
    * Long poll: answers at once when the scope's ETag differs from `etag`, else when a change in the scope is
-   * committed, else after `wait` seconds (default 25), with `{ changed, etag }`. Changes made through another server
-   * process are caught at the timeout, when the ETag is compared again.
+   * committed (through this server, or another one on the same PostgreSQL database), else after `wait` seconds
+   * (default 25), with `{ changed, etag }`.
    */
   app.get('/watch', async (c) => {
     const q = parseQuery(c, watchQuery);
