@@ -8,8 +8,8 @@ import {
   type QueryResult,
   type TransactionSettings,
 } from 'kysely';
-import type { QueryResultRow } from 'pg';
 import type pg from 'pg';
+import type { QueryResultRow } from 'pg';
 import { AppError } from '../app-error.js';
 import type { Database } from './database.js';
 import { migrateToLatest } from './migrations.js';
@@ -40,6 +40,13 @@ const STARTUP_LOCK = 2;
 /** How long to wait before reconnecting the LISTEN connection, doubling up to the max. */
 const RELISTEN_MIN_MS = 100;
 const RELISTEN_MAX_MS = 5000;
+/**
+ * How often the LISTEN connection is asked a `select 1`, and how long the answer may take. A connection that only
+ * listens sends nothing, so one dropped without a reset (a NAT or firewall timeout) would otherwise look alive while
+ * no notification reaches it: this bounds that to ~HEARTBEAT_MS + HEARTBEAT_TIMEOUT_MS.
+ */
+const HEARTBEAT_MS = 10_000;
+const HEARTBEAT_TIMEOUT_MS = 5_000;
 
 export interface PostgresStoreOptions extends OpenStoreOptions {
   /** Connections in the pool (default 10). */
@@ -140,9 +147,10 @@ async function listen(
   let closed = false;
   let delay = RELISTEN_MIN_MS;
   let retry: NodeJS.Timeout | undefined;
+  let heartbeat: NodeJS.Timeout | undefined;
 
   const connect = async (): Promise<void> => {
-    const next = new config.pg.Client(config);
+    const next = new config.pg.Client({ ...config, keepAlive: true, query_timeout: HEARTBEAT_TIMEOUT_MS });
     next.on('notification', (message) => {
       if (message.channel === 'keybox_changes') {
         versions.bump(message.payload === 'access' ? ACCESS : message.payload === 'secrets' ? SECRETS : ALL_AREAS);
@@ -153,6 +161,8 @@ async function listen(
     const lost = (error?: unknown) => {
       if (client !== next) return;
       client = undefined;
+      if (heartbeat !== undefined) clearInterval(heartbeat);
+      heartbeat = undefined;
       next.end().catch(() => undefined);
       if (closed) return;
       warn?.(
@@ -170,10 +180,18 @@ async function listen(
       next.end().catch(() => undefined);
       throw error;
     }
+    if (closed) {
+      await next.end().catch(() => undefined);
+      return;
+    }
     client = next;
     delay = RELISTEN_MIN_MS;
     // Whatever was committed while nobody listened.
     versions.bump(ALL_AREAS);
+    heartbeat = setInterval(() => {
+      next.query('select 1').catch((error: unknown) => lost(error));
+    }, HEARTBEAT_MS);
+    heartbeat.unref();
   };
 
   const scheduleRetry = () => {
@@ -200,6 +218,7 @@ async function listen(
     async close() {
       closed = true;
       if (retry !== undefined) clearTimeout(retry);
+      if (heartbeat !== undefined) clearInterval(heartbeat);
       const current = client;
       client = undefined;
       await current?.end().catch(() => undefined);
@@ -313,14 +332,17 @@ class SerialisedPostgresDriver implements Driver {
     const c = connection as PgConnection;
     const isolation = settings.isolationLevel === undefined ? '' : ` isolation level ${settings.isolationLevel}`;
     const mode = settings.accessMode === undefined ? '' : ` ${settings.accessMode}`;
-    await c.client.query(isolation === '' && mode === '' ? 'begin' : `start transaction${isolation}${mode}`);
+    const begin = isolation === '' && mode === '' ? 'begin' : `start transaction${isolation}${mode}`;
+    // One round trip for both (a simple query may hold several statements).
+    try {
+      await c.client.query(`${begin}; select pg_advisory_xact_lock(${PG_LOCK_NAMESPACE}, ${PG_WRITER_LOCK})`);
+    } catch (error) {
+      // Kysely does not roll back a transaction whose BEGIN failed: never pool a connection that may be inside one.
+      c.broken = true;
+      throw error;
+    }
     c.inTransaction = true;
     c.dirty = 0;
-    await c.client.query({
-      name: 'keybox_writer_lock',
-      text: 'select pg_advisory_xact_lock($1, $2)',
-      values: [PG_LOCK_NAMESPACE, PG_WRITER_LOCK],
-    });
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
