@@ -216,6 +216,29 @@ describe('keybox server --db postgres://', () => {
     expect(lone.stderr).toMatch(/KEYBOX_MASTER_KEY or --master-key-file/);
   });
 
+  it('warns when --db puts a password on the command line, and never prints it', async () => {
+    const db = await database();
+    const secret = `pw-${randomBytes(6).toString('hex')}`;
+    // The test cluster trusts local connections, so any password logs in.
+    const url = db.url.replace('postgres://keybox@', `postgres://keybox:${secret}@`);
+    const server = await startServer({
+      dataDir: join(dir(), 'data'),
+      extraArgs: ['--db', url],
+      env: { KEYBOX_MASTER_KEY: db.masterKey },
+    });
+    servers.push(server);
+    expect(server.stderr()).toMatch(/the password in --db is in this process's command line/);
+    expect(server.stderr()).not.toContain(secret);
+    // Through KEYBOX_DB the same URL gives no warning (the environment is not world-readable).
+    const quiet = await startServer({
+      dataDir: join(dir(), 'data'),
+      env: { KEYBOX_MASTER_KEY: db.masterKey, KEYBOX_DB: url },
+    });
+    servers.push(quiet);
+    expect(quiet.stderr()).not.toMatch(/password/);
+    expect(quiet.stderr()).not.toContain(secret);
+  });
+
   it('says why when the database cannot be reached, without the password', () => {
     const secret = `pw-${randomBytes(6).toString('hex')}`;
     const url = `postgres://keybox:${secret}@127.0.0.1:1/nowhere`;
