@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startCluster, type Cluster } from '../../../scripts/pg-cluster.js';
 import { api, canaries, canary, createProject, setSecrets } from './support/fixtures.js';
 import { keybox, serverEnv, startServer, tempDir, type TestServer } from './support/keybox.js';
@@ -63,19 +63,8 @@ async function replica(db: { url: string; masterKey: string }, token = ''): Prom
   return token === '' ? server : { ...server, token };
 }
 
-/** Retries `check` until it passes or 5 s have gone by: another server hears of a commit within milliseconds. */
-async function eventually(check: () => void | Promise<void>): Promise<void> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
+/** Retries `check` until it passes: another server hears of a commit within milliseconds, give it 5 s. */
+const eventually = (check: () => void | Promise<void>) => vi.waitFor(check, { timeout: 5000, interval: 20 });
 
 function filesContaining(root: string, needles: string[]): string[] {
   const hits: string[] = [];

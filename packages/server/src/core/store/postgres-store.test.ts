@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import pg from 'pg';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createServiceFixture, type ServiceFixture } from '../../test-support/service-fixture.js';
 import { createTestDatabase, onPostgres } from '../../test-support/test-store.js';
 import { openPostgresStore } from './postgres-store.js';
@@ -12,18 +12,8 @@ import type { Store } from './store.js';
  * byte order as SQLite gives them.
  */
 
-async function eventually(check: () => void | Promise<void>): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
+/** Retries `check` until it passes: another server hears of a commit within milliseconds, give it 10 s. */
+const eventually = (check: () => void | Promise<void>) => vi.waitFor(check, { timeout: 10000, interval: 20 });
 
 describe.skipIf(!onPostgres)('the PostgreSQL store', () => {
   let database: Awaited<ReturnType<typeof createTestDatabase>>;
