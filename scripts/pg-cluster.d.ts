@@ -4,6 +4,8 @@ export interface Cluster {
   port: number;
   dir: string;
   urlOf(name: string): string;
+  /** A fast shutdown, `whileDown()` with nothing listening, then the same cluster again on the same port. */
+  restart(options?: { whileDown?: () => Promise<void> }): Promise<void>;
   stop(): Promise<void>;
 }
 export function findPostgresBin(): string;

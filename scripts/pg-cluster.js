@@ -80,6 +80,53 @@ export async function startCluster({ durable = false, log = () => undefined } = 
     ...(durable ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']),
   ];
   const argv = [join(bin, 'postgres'), '-D', data, ...settings];
+  let postmaster = await launch(bin, argv, asRoot, port, dir);
+  log(`postgres ${port} ready in ${Date.now() - started} ms (${dir})`);
+  const url = `postgres://keybox@127.0.0.1:${port}/postgres`;
+  /** Stops the postmaster: `SIGINT` is PostgreSQL's fast shutdown, `SIGQUIT` its immediate one. */
+  const halt = async (signal) => {
+    // The postmaster itself (runuser does not pass signals on).
+    const pid = postmasterPid(data);
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    if (pid !== undefined && alive()) {
+      process.kill(pid, signal);
+      const deadline = Date.now() + 10_000;
+      while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      if (alive()) process.kill(pid, 'SIGKILL');
+    }
+    await Promise.race([postmaster.exited, new Promise((r) => setTimeout(r, 1000))]);
+    if (postmaster.child.exitCode === null) postmaster.child.kill('SIGKILL');
+  };
+  return {
+    url,
+    port,
+    dir,
+    /** A postgres:// URL of database `name` on this cluster. */
+    urlOf: (name) => `postgres://keybox@127.0.0.1:${port}/${name}`,
+    /** A fast shutdown (every connection is closed), `whileDown()` with nothing listening, then the same cluster. */
+    async restart({ whileDown = async () => undefined } = {}) {
+      await halt('SIGINT');
+      try {
+        await whileDown();
+      } finally {
+        postmaster = await launch(bin, argv, asRoot, port, dir);
+      }
+    },
+    async stop() {
+      await halt('SIGQUIT'); // immediate: the cluster is thrown away
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function launch(bin, argv, asRoot, port, dir) {
   const child = asRoot
     ? spawn('runuser', ['-u', 'postgres', '--', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] })
     : spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -95,36 +142,7 @@ export async function startCluster({ durable = false, log = () => undefined } = 
     () => child.exitCode !== null,
     () => stderr,
   );
-  log(`postgres ${port} ready in ${Date.now() - started} ms (${dir})`);
-  const url = `postgres://keybox@127.0.0.1:${port}/postgres`;
-  return {
-    url,
-    port,
-    dir,
-    /** A postgres:// URL of database `name` on this cluster. */
-    urlOf: (name) => `postgres://keybox@127.0.0.1:${port}/${name}`,
-    async stop() {
-      // The postmaster itself (runuser does not pass signals on): an immediate shutdown, the cluster is thrown away.
-      const pid = postmasterPid(data);
-      const alive = () => {
-        try {
-          process.kill(pid, 0);
-          return true;
-        } catch {
-          return false;
-        }
-      };
-      if (pid !== undefined && alive()) {
-        process.kill(pid, 'SIGQUIT');
-        const deadline = Date.now() + 5000;
-        while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-        if (alive()) process.kill(pid, 'SIGKILL');
-      }
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 1000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return { child, exited };
 }
 
 async function waitReady(bin, port, dir, dead, stderr) {

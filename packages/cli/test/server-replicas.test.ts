@@ -15,18 +15,14 @@ import { keybox, serverEnv, startServer, tempDir, type TestServer } from './supp
  */
 
 let cluster: Cluster;
-let admin: pg.Client;
 const servers: TestServer[] = [];
 const dirs: string[] = [];
 
 beforeAll(async () => {
   cluster = await startCluster();
-  admin = new pg.Client({ connectionString: cluster.url });
-  await admin.connect();
 });
 
 afterAll(async () => {
-  await admin?.end();
   // No value in plain text anywhere in PostgreSQL's files either (tables, WAL): names and ciphertext only.
   if (cluster !== undefined) {
     const found = filesContaining(join(cluster.dir, 'data'), [...canaries]);
@@ -49,7 +45,14 @@ function dir(): string {
 /** A new database and a root key for it (every replica gets the same one, as the docs tell operators). */
 async function database() {
   const name = `keybox_${randomBytes(4).toString('hex')}`;
-  await admin.query(`create database ${name}`);
+  // A connection per call: one test restarts the cluster.
+  const admin = new pg.Client({ connectionString: cluster.url });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
   return { url: cluster.urlOf(name), masterKey: randomBytes(32).toString('base64') };
 }
 
@@ -194,6 +197,38 @@ describe('keybox server --db postgres://', () => {
       expect(verify.status).toBe(0);
       expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true });
     }
+  });
+
+  it('rides out a PostgreSQL restart: refuses while it is down, then serves, and hears other replicas again', async () => {
+    const db = await database();
+    const a = await replica(db);
+    const b = await replica(db, a.token);
+    await createProject(a, 'shop');
+    const scope = { project: 'shop', env: 'dev', path: '/' };
+    await setSecrets(a, scope, { K: canary() });
+    const get = (server: TestServer) =>
+      keybox(['secrets', 'get', 'K', '--project', 'shop', '--env', 'dev', '--path', '/', '--json'], {
+        env: serverEnv(server),
+      });
+    expect(get(b).status).toBe(0);
+    await cluster.restart({
+      whileDown: async () => {
+        // Nothing can be recorded in the audit log, so nothing is served: not even from B's caches.
+        const down = get(b);
+        expect(down.status).not.toBe(0);
+        expect(down.stderr).toMatch(/could not be recorded in the audit log/);
+        await Promise.resolve();
+      },
+    });
+    const after = canary();
+    await eventually(() => setSecrets(a, scope, { K: after }));
+    await eventually(() => expect(JSON.parse(get(b).stdout)).toMatchObject({ secret: { value: after } }));
+    await eventually(() => expect(b.stderr()).toMatch(/PostgreSQL change notifications are back/));
+    // B listens again: a write through A reaches B's cached folder.
+    const later = canary();
+    expect(JSON.parse(get(b).stdout)).toMatchObject({ secret: { value: after } });
+    await setSecrets(a, scope, { K: later });
+    await eventually(() => expect(JSON.parse(get(b).stdout)).toMatchObject({ secret: { value: later } }));
   });
 
   it('refuses to start a replica that has no root key rather than make a key of its own', async () => {
