@@ -231,6 +231,64 @@ describe('keybox server --db postgres://', () => {
     await eventually(() => expect(JSON.parse(get(b).stdout)).toMatchObject({ secret: { value: later } }));
   });
 
+  it('migrates an embedded store into PostgreSQL, where replicas serve what the one server did', async () => {
+    const dataDir = join(dir(), 'data');
+    const single = await startServer({ dataDir });
+    servers.push(single);
+    await createProject(single, 'shop');
+    const scope = { project: 'shop', env: 'dev', path: '/api' };
+    const first = canary();
+    const second = canary();
+    await setSecrets(single, scope, { DB_PASSWORD: first });
+    await setSecrets(single, scope, { DB_PASSWORD: second, API_KEY: canary() });
+    const scopeArgs = ['--project', 'shop', '--env', 'dev', '--path', '/api'];
+    expect(keybox(['secrets', 'get', 'DB_PASSWORD', ...scopeArgs], { env: serverEnv(single) }).stdout).toBe(second);
+    await single.stop();
+
+    const db = await database();
+    const migrated = keybox(['server', 'migrate', '--data-dir', dataDir, '--db', db.url, '--json']);
+    expect(migrated.stderr).toBe('');
+    expect(migrated.status).toBe(0);
+    const result = JSON.parse(migrated.stdout) as { tables: { table: string; rows: number }[]; rows: number };
+    const rows = Object.fromEntries(result.tables.map((t) => [t.table, t.rows]));
+    expect(rows).toMatchObject({ projects: 1, environments: 3, secrets: 2, secret_versions: 3, api_tokens: 1 });
+    expect(rows['audit_log']).toBeGreaterThan(3);
+
+    // The old data dir (its root key) on PostgreSQL, and a second replica given the same key.
+    const a = await startServer({ dataDir, extraArgs: ['--db', db.url] });
+    servers.push(a);
+    expect(a.stderr()).not.toContain('admin token');
+    const b = await replica({ url: db.url, masterKey: readFileSync(join(dataDir, 'keybox.key'), 'utf8').trim() });
+    for (const server of [a, b]) {
+      const env = serverEnv({ url: server.url, token: single.token });
+      expect(keybox(['secrets', 'get', 'DB_PASSWORD', ...scopeArgs], { env }).stdout).toBe(second);
+      const history = keybox(['secrets', 'history', 'DB_PASSWORD', ...scopeArgs, '--json'], { env });
+      expect(history.status).toBe(0);
+      expect(history.stdout).toMatch(/"version": 2/);
+      const verify = keybox(['audit', 'verify', '--json'], { env });
+      expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true });
+    }
+
+    // Once is enough: a second migration into the same database is refused and changes nothing.
+    const again = keybox(['server', 'migrate', '--data-dir', dataDir, '--db', db.url]);
+    expect(again.status).not.toBe(0);
+    expect(again.stderr).toMatch(/the target database is not empty/);
+    expect(
+      keybox(['secrets', 'get', 'DB_PASSWORD', ...scopeArgs], { env: serverEnv({ url: a.url, token: single.token }) })
+        .stdout,
+    ).toBe(second);
+  });
+
+  it('migrates nothing from a data dir without a store, and says so', async () => {
+    const db = await database();
+    const result = keybox(['server', 'migrate', '--data-dir', join(dir(), 'none'), '--db', db.url]);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/there is no store to migrate/);
+    const usage = keybox(['server', 'migrate', '--data-dir', join(dir(), 'none')]);
+    expect(usage.status).toBe(2);
+    expect(usage.stderr).toMatch(/needs --db postgres/);
+  });
+
   it('refuses to start a replica that has no root key rather than make a key of its own', async () => {
     const db = await database();
     await replica(db);

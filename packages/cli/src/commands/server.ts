@@ -1,10 +1,13 @@
 import { bool, parseCommand, str, type CommandSpec } from '../args.js';
 import { CliError } from '../errors.js';
-import { note } from '../output/print.js';
+import { note, printJson, printTable, writeStderr } from '../output/print.js';
 
 export const spec: CommandSpec = {
   name: 'keybox server',
-  usage: ['keybox server [--data-dir DIR] [--listen HOST:PORT] [options]'],
+  usage: [
+    'keybox server [--data-dir DIR] [--listen HOST:PORT] [options]',
+    'keybox server migrate --data-dir DIR --db postgres://… [--json]   (see keybox server migrate --help)',
+  ],
   summary: 'Start the Keybox server: embedded SQLite by default, PostgreSQL with --db for several replicas.',
   details: [
     'An empty or missing --data-dir is initialised: created 0700, with a root key file keybox.key (0600) unless',
@@ -44,7 +47,79 @@ export const spec: CommandSpec = {
   ],
 };
 
+export const migrateSpec: CommandSpec = {
+  name: 'keybox server migrate',
+  usage: ['keybox server migrate --data-dir DIR --db postgres://USER@HOST:PORT/DB [--json]'],
+  summary: "Copy a data dir's embedded SQLite store into an empty PostgreSQL database.",
+  details: [
+    'Every table is copied row for row, values still encrypted (nothing is decrypted: the data dir keeps its root',
+    'key, and the servers then start with it and --db). The source is read in one transaction and the target',
+    'written in one; row counts and the audit chain head are checked before the copy is committed, so a failed',
+    'migration leaves the target as empty as it was. Stop the server first: its writes would wait for the copy.',
+    'A target that holds any row is refused (CONFLICT). Environment: KEYBOX_DATA_DIR, KEYBOX_DB, PG*.',
+  ],
+  options: {
+    'data-dir': {
+      type: 'string',
+      value: 'DIR',
+      description: 'the data dir whose keybox.db is copied (default ./.keybox)',
+    },
+    db: { type: 'string', value: 'URL', description: 'the empty PostgreSQL database to copy into' },
+    json: { type: 'boolean', description: 'print the result as JSON' },
+  },
+  examples: [
+    'PGPASSFILE=/etc/keybox/pgpass keybox server migrate --data-dir /var/lib/keybox --db postgres://keybox@db/keybox',
+  ],
+};
+
+async function migrate(argv: string[]): Promise<number> {
+  const { values } = parseCommand(migrateSpec, argv);
+  const env = process.env;
+  const dataDir = str(values, 'data-dir') ?? (env['KEYBOX_DATA_DIR'] || undefined) ?? '.keybox';
+  const url = str(values, 'db') ?? (env['KEYBOX_DB'] || undefined);
+  if (url === undefined || !/^postgres(ql)?:\/\//.test(url)) {
+    throw new CliError('USAGE', 'keybox server migrate needs --db postgres://… (or KEYBOX_DB)', {
+      hint: 'see keybox server migrate --help',
+    });
+  }
+  const server = await import('@keybox/server');
+  warnAboutPassword(server, str(values, 'db'));
+  const tty = process.stderr.isTTY === true && !bool(values, 'json');
+  let result;
+  try {
+    result = await server.migrateToPostgres({ dataDir, url }, ({ table, copied, total }) => {
+      if (tty) writeStderr(`\r\x1b[Kkeybox: copying ${table}: ${copied} / ${total} rows`);
+    });
+  } catch (error) {
+    if (error instanceof server.AppError) throw new CliError(error.code, error.message);
+    throw error;
+  } finally {
+    if (tty) writeStderr('\r\x1b[K');
+  }
+  if (bool(values, 'json')) {
+    printJson(result);
+    return 0;
+  }
+  printTable(
+    ['TABLE', 'ROWS'],
+    result.tables.filter((t) => t.rows > 0).map((t) => [t.table, t.rows]),
+  );
+  note(`copied ${result.rows} rows from ${result.source} to postgres ${result.target} in ${result.ms} ms`);
+  note(`start every server with --db and this data dir's root key (or KEYBOX_MASTER_KEY / --master-key-file)`);
+  return 0;
+}
+
+function warnAboutPassword(server: { postgresUrlHasPassword(url: string): boolean }, dbFlag: string | undefined) {
+  if (dbFlag !== undefined && server.postgresUrlHasPassword(dbFlag)) {
+    note(
+      "warning: the password in --db is in this process's command line, which other users of the machine can read; " +
+        'use PGPASSWORD, a PGPASSFILE or KEYBOX_DB instead',
+    );
+  }
+}
+
 export async function run(argv: string[]): Promise<number | undefined> {
+  if (argv[0] === 'migrate') return migrate(argv.slice(1));
   const { values } = parseCommand(spec, argv);
   const env = process.env;
   const pick = (flag: string, variable: string) => str(values, flag) ?? (env[variable] || undefined);
@@ -67,13 +142,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
   if (!parsed.ok) {
     throw new CliError('CONFIG_INVALID', parsed.errors.join('\n  '), { hint: 'see keybox server --help' });
   }
-  const dbFlag = str(values, 'db');
-  if (dbFlag !== undefined && server.postgresUrlHasPassword(dbFlag)) {
-    note(
-      "warning: the password in --db is in this process's command line, which other users of the machine can read; " +
-        'use PGPASSWORD, a PGPASSFILE or KEYBOX_DB instead',
-    );
-  }
+  warnAboutPassword(server, str(values, 'db'));
   let running;
   try {
     running = await server.startServer(parsed.config, { notice: note });
