@@ -7,7 +7,8 @@ export type SqlDialect = 'sqlite' | 'postgres';
 
 /*
  * Versioned migrations, applied in name order at start-up inside Kysely's migration lock. Append new ones;
- * never edit a released migration.
+ * never edit a released migration. (0001-0006 got their PostgreSQL column types, `text collate "C"` and a bigint
+ * audit sequence, before any PostgreSQL store existed; the DDL they give SQLite is unchanged.)
  */
 function migrations(dialect: SqlDialect): Record<string, Migration> {
   const postgres = dialect === 'postgres';
