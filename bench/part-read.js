@@ -1,5 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import pg from 'pg';
+import { startCluster } from '../scripts/pg-cluster.js';
 import { getRequest, runLoad } from './http-load.js';
 import {
   BENCH,
@@ -19,8 +21,9 @@ import { median } from './stats.js';
  * The bulk read (GET /api/v1/secrets) of one folder of 20 and of 200 secrets, 50 keep-alive connections, and the
  * Vault-compatible read of the same folder (GET /v1/<project>/data/<env>/<folder>, X-Vault-Token), next to the
  * ceiling: a bare node:http server on the same runtime answering every request with the very same bytes, and the
- * audited ceiling: the same server recording each read durably before answering it (audited-ceiling-server.js).
- * Maximum throughput comes from autocannon, alternating the three servers round by round; latency at a fixed rate
+ * audited ceiling: the same server recording each read durably before answering it (audited-ceiling-server.js); and
+ * the bulk read of a second keybox server whose store is PostgreSQL (a durable cluster started for the run).
+ * Maximum throughput comes from autocannon, alternating the servers round by round; latency at a fixed rate
  * (half the ceiling's maximum) from the paced generator in load-generator.js.
  */
 
@@ -28,7 +31,7 @@ const SIZES = [20, 200];
 const CONNECTIONS = 50;
 const CEILING = join(BENCH, 'ceiling-server.js');
 const AUDITED = join(BENCH, 'audited-ceiling-server.js');
-const SERVERS = ['ceiling', 'audited', 'keybox', 'vault'];
+const SERVERS = ['ceiling', 'audited', 'keybox', 'vault', 'postgres'];
 
 export async function benchRead({ quick }) {
   const t = quick
@@ -37,10 +40,24 @@ export async function benchRead({ quick }) {
   const dir = makeTempDir('read');
   const server = await startKeybox(join(dir, 'data'));
   const api = createApi(server.url, server.token);
+  // The same server on PostgreSQL (a durable cluster of its own), for comparison: its reads are answered from the
+  // same cache, and their audit entries committed to PostgreSQL.
+  const cluster = await startCluster({ durable: true });
+  const admin = new pg.Client({ connectionString: cluster.url });
+  await admin.connect();
+  await admin.query('create database keybox');
+  await admin.end();
+  const onPg = await startKeybox(join(dir, 'data-pg'), { db: cluster.urlOf('keybox') });
+  const pgApi = createApi(onPg.url, onPg.token);
   const results = {};
   try {
     await createProject(api, 'bench');
-    for (const n of SIZES) await seedFolder(api, 'bench', 'dev', `/r${n}`, makeSecrets(n));
+    await createProject(pgApi, 'bench');
+    for (const n of SIZES) {
+      const secrets = makeSecrets(n);
+      await seedFolder(api, 'bench', 'dev', `/r${n}`, secrets);
+      await seedFolder(pgApi, 'bench', 'dev', `/r${n}`, secrets);
+    }
     for (const n of SIZES) {
       const path = bulkReadPath('bench', 'dev', `/r${n}`);
       const body = (await api.request('GET', path)).raw;
@@ -58,8 +75,15 @@ export async function benchRead({ quick }) {
           audited: bulk,
           keybox: bulk,
           vault: { method: 'GET', path: vaultPath, headers: vaultHeaders(server) },
+          postgres: getRequest(path, onPg.token),
         };
-        const targets = { ceiling: ceiling.url, audited: audited.url, keybox: server.url, vault: server.url };
+        const targets = {
+          ceiling: ceiling.url,
+          audited: audited.url,
+          keybox: server.url,
+          vault: server.url,
+          postgres: onPg.url,
+        };
         results[n] = { ...(await measure(targets, requests, t, body.length)), vaultBytes };
       } finally {
         await stopProcess(ceiling.child);
@@ -68,7 +92,10 @@ export async function benchRead({ quick }) {
     }
   } finally {
     api.close();
+    pgApi.close();
     await stopProcess(server.child);
+    await stopProcess(onPg.child);
+    await cluster.stop();
   }
   return summarise(results);
 }
@@ -190,11 +217,20 @@ function summarise(results) {
         `${fmt(at.vault.latencyMs.p99)} ms / ${fmt(at.ceiling.latencyMs.p99)} ms${behind('vault')}`,
       ),
     );
+    // The same bulk read with the store on PostgreSQL (no target: information for operators choosing a store).
+    checks.push(
+      info(
+        `read: bulk read on PostgreSQL req/s / on SQLite req/s, ${n} secrets`,
+        r.max.postgres.rps / r.max.keybox.rps,
+        `${fmt(r.max.postgres.rps)} / ${fmt(r.max.keybox.rps)} req/s`,
+      ),
+    );
     const label = {
       ceiling: 'ceiling (bare node:http, same body)',
       audited: 'audited ceiling (ceiling + a durable audit line per read)',
       keybox: 'keybox GET /api/v1/secrets',
       vault: 'keybox GET /v1/<project>/data/<env>/<folder> (Vault API)',
+      postgres: 'keybox GET /api/v1/secrets, store on PostgreSQL',
     };
     for (const who of SERVERS) {
       const m = r.max[who];
@@ -212,7 +248,7 @@ function summarise(results) {
       for (const who of SERVERS) {
         const l = at2[who];
         pacedRows.push([
-          { audited: 'audited ceiling', vault: 'keybox (Vault API)' }[who] ?? who,
+          { audited: 'audited ceiling', vault: 'keybox (Vault API)', postgres: 'keybox on PostgreSQL' }[who] ?? who,
           n,
           `${fmt(at2.rate)}${name === 'halfCeiling' ? ' (½ ceiling max)' : ' (½ keybox max)'}`,
           fmt(l.rps),
