@@ -91,6 +91,22 @@ describe.skipIf(!onPostgres)('the PostgreSQL store', () => {
     }
   });
 
+  it('prepares a statement again after another server changed its table, failing it only once', async () => {
+    const store = await openPostgresStore(database.url, { poolSize: 1 });
+    stores.push(store);
+    await project(store.db, 'shop');
+    const read = () => store.db.selectFrom('projects').selectAll().where('slug', '=', 'shop').execute();
+    expect(await read()).toHaveLength(1);
+    // A migration by a newer server: the statement prepared on this connection no longer matches its result type.
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    await admin.query('alter table projects add column extra text');
+    await admin.end();
+    await expect(read()).rejects.toMatchObject({ code: '0A000' });
+    expect(await read()).toEqual([expect.objectContaining({ slug: 'shop', extra: null })]);
+    expect(await read()).toHaveLength(1);
+  });
+
   it('runs one start-up block at a time across servers', async () => {
     const a = await open();
     const b = await open();

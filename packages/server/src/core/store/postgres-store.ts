@@ -273,9 +273,15 @@ class PgConnection implements DatabaseConnection {
     try {
       const values = query.parameters as unknown[];
       const name = values.length === 0 ? undefined : this.#nameOf(query.sql);
-      const result = await this.client.query<R & QueryResultRow>(
-        name === undefined ? { text: query.sql, values } : { name, text: query.sql, values },
-      );
+      const result = await this.client
+        .query<R & QueryResultRow>(name === undefined ? { text: query.sql, values } : { name, text: query.sql, values })
+        .catch((error: unknown) => {
+          // "cached plan must not change result type": another server's migration changed a table under a statement
+          // prepared here. PostgreSQL will not re-prepare it, so this connection is closed and the next one prepares
+          // afresh; this statement fails once.
+          if ((error as { code?: string }).code === '0A000') this.broken = true;
+          throw error;
+        });
       const { command, rowCount } = result;
       const changed = command === 'INSERT' || command === 'UPDATE' || command === 'DELETE' || command === 'MERGE';
       return {
