@@ -65,13 +65,19 @@ export function pathFilter(path: string, recursive: boolean) {
   return { path, recursive, lower: path === '/' ? '/' : `${path}/`, upper: path === '/' ? '0' : `${path}0` };
 }
 
-export async function findFolder(db: Db, ref: EnvRef, path: string) {
-  const folder = await db
+/** The folder at `path` in the environment, or undefined. */
+export function folderAtPath(db: Db, ref: EnvRef, path: string) {
+  return db
     .selectFrom('folders')
-    .select(['id', 'path', 'revision', 'custom_metadata'])
+    .select(['id', 'path', 'revision', 'custom_metadata', 'updated_at'])
     .where('environment_id', '=', ref.envId)
     .where('path', '=', path)
     .executeTakeFirst();
+}
+
+/** The folder at `path`, or NOT_FOUND. */
+export async function findFolder(db: Db, ref: EnvRef, path: string) {
+  const folder = await folderAtPath(db, ref, path);
   if (folder === undefined) throw notFound(`folder ${path} does not exist in ${ref.project}/${ref.env}`, { path });
   return folder;
 }

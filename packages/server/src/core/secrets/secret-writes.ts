@@ -12,6 +12,7 @@ import {
   assertPath,
   findFolder,
   findSecret,
+  folderAtPath,
   resolveEnvironment,
   valueContext,
   type Scope,
@@ -118,12 +119,7 @@ export function createSecretWrites({ db, keyring, clock, changes }: SecretWrites
       options.audit,
       async (trx) => {
         const ref = await resolveEnvironment(trx, scope.project, scope.env);
-        const folder = await trx
-          .selectFrom('folders')
-          .select(['id', 'revision', 'updated_at', 'custom_metadata'])
-          .where('environment_id', '=', ref.envId)
-          .where('path', '=', path)
-          .executeTakeFirst();
+        const folder = await folderAtPath(trx, ref, path);
         if (folder === undefined && options.mode === 'merge') {
           throw notFound(`folder ${path} does not exist in ${ref.project}/${ref.env}`, { path });
         }
@@ -167,12 +163,7 @@ export function createSecretWrites({ db, keyring, clock, changes }: SecretWrites
           action: { replace: 'replace', clear: 'delete', merge: 'patch' }[options.mode],
           ifRevision: options.ifRevision,
         });
-        const after = await trx
-          .selectFrom('folders')
-          .select('updated_at')
-          .where('environment_id', '=', ref.envId)
-          .where('path', '=', path)
-          .executeTakeFirstOrThrow();
+        const after = await findFolder(trx, ref, path);
         // The write leaves the custom metadata as it was (none for a folder it created).
         const customMetadata = parseCustomMetadata(folder?.custom_metadata ?? null);
         return { ...result, updatedAt: after.updated_at, customMetadata };
@@ -197,12 +188,7 @@ export function createSecretWrites({ db, keyring, clock, changes }: SecretWrites
       options.audit,
       async (trx) => {
         const ref = await resolveEnvironment(trx, scope.project, scope.env);
-        const existing = await trx
-          .selectFrom('folders')
-          .select('id')
-          .where('environment_id', '=', ref.envId)
-          .where('path', '=', path)
-          .executeTakeFirst();
+        const existing = await folderAtPath(trx, ref, path);
         // Nothing to store for a folder that does not exist: it is not created just to hold no metadata.
         if (existing === undefined && isEmpty(update(null)))
           return { path, revision: 0, results: [], customMetadata: null };

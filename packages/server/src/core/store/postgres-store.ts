@@ -14,8 +14,16 @@ import { AppError } from '../app-error.js';
 import type { Database } from './database.js';
 import { migrateToLatest } from './migrations.js';
 import { describePostgresUrl } from './postgres-url.js';
-import { ALL_AREAS, ACCESS, SECRETS, createAreaVersions, kindOf, type StoreChanges } from './store-changes.js';
-import type { OpenStoreOptions, Store } from './store.js';
+import {
+  ALL_AREAS,
+  ACCESS,
+  SECRETS,
+  createAreaVersions,
+  kindOf,
+  type StatementKind,
+  type StoreChanges,
+} from './store-changes.js';
+import { plainCommit, type OpenStoreOptions, type Store } from './store.js';
 
 /*
  * The PostgreSQL store, for several `keybox server` replicas on one database. The same schema and queries as the
@@ -93,7 +101,8 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       dialect: 'postgres',
       created: applied.includes('0001-initial'),
       changes,
-      groupCommit: async (work) => ({ result: await db.transaction().execute(work), durable: Promise.resolve() }),
+      // Durable at COMMIT: nothing to sync afterwards.
+      groupCommit: plainCommit(db),
       exclusive: (work) => withSessionLock(config, work),
       onFolderChanged(folderListener) {
         folderListeners.add(folderListener);
@@ -252,27 +261,30 @@ class PgConnection implements DatabaseConnection {
   inTransaction = false;
   /** Set when the connection may be in an unknown state: it is destroyed rather than put back in the pool. */
   broken = false;
-  readonly #prepared = new Map<string, string>();
+  /** Per statement text: what it does to the caches, and its prepared name (none past PREPARED_MAX). */
+  readonly #statements = new Map<string, { kind: StatementKind; name: string | undefined }>();
 
   constructor(
     readonly client: pg.PoolClient,
     private readonly bump: (areas: number) => void,
   ) {}
 
-  #nameOf(text: string): string | undefined {
-    let name = this.#prepared.get(text);
-    if (name === undefined && this.#prepared.size < PREPARED_MAX) {
-      name = `keybox_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
-      this.#prepared.set(text, name);
-    }
-    return name;
+  #statement(text: string, parameterised: boolean): { kind: StatementKind; name: string | undefined } {
+    const known = this.#statements.get(text);
+    if (known !== undefined) return known;
+    // Past PREPARED_MAX a statement is not remembered, so not prepared either: it runs unnamed.
+    const remembered = this.#statements.size < PREPARED_MAX;
+    const name =
+      parameterised && remembered ? `keybox_${createHash('sha1').update(text).digest('hex').slice(0, 24)}` : undefined;
+    const statement = { kind: kindOf(text), name };
+    if (remembered) this.#statements.set(text, statement);
+    return statement;
   }
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    const kind = kindOf(query.sql);
+    const values = query.parameters as unknown[];
+    const { kind, name } = this.#statement(query.sql, values.length > 0);
     try {
-      const values = query.parameters as unknown[];
-      const name = values.length === 0 ? undefined : this.#nameOf(query.sql);
       const result = await this.client
         .query<R & QueryResultRow>(name === undefined ? { text: query.sql, values } : { name, text: query.sql, values })
         .catch((error: unknown) => {
