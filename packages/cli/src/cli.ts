@@ -11,6 +11,10 @@ export interface Command {
 /** Every command, loaded only when called, so `keybox run` never loads the server or the export formats. */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
   run: { summary: 'start a command with its secrets in the environment', load: () => import('./commands/run.js') },
+  agent: {
+    summary: 'write secrets to files (NAME_FILE) and keep them current',
+    load: () => import('./commands/agent.js'),
+  },
   secrets: {
     summary: 'set, get, list, delete, import secrets; history and rollback',
     load: () => import('./commands/secrets.js'),

@@ -5,10 +5,7 @@ import { CliError, usageError } from '../errors.js';
 import { note, warn } from '../output/print.js';
 import { writePrivateFile } from '../output/private-file.js';
 import { expandScope } from '../run/expand-scope.js';
-import { formatDotenv, formatShell } from '../secrets/dotenv-format.js';
-
-const FORMATS = ['dotenv', 'json', 'yaml', 'shell'] as const;
-type Format = (typeof FORMATS)[number];
+import { FORMATS, formatScope, isFormat } from '../secrets/scope-formats.js';
 
 export const spec: CommandSpec = {
   name: 'keybox export',
@@ -36,8 +33,8 @@ export const spec: CommandSpec = {
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommand(spec, argv);
-  const format = (str(values, 'format') ?? 'dotenv') as Format;
-  if (!FORMATS.includes(format)) throw usageError(`--format must be one of ${FORMATS.join(', ')}`);
+  const format = str(values, 'format') ?? 'dotenv';
+  if (!isFormat(format)) throw usageError(`--format must be one of ${FORMATS.join(', ')}`);
   const { scope, client } = await scopedContext(values);
   const bulk = await client.bulkRead({
     project: scope.project,
@@ -51,30 +48,7 @@ export async function run(argv: string[]): Promise<number> {
     warn(`${s.name} is set in ${[...s.losers, s.winner].join(' and ')}; using ${s.winner}`);
   const raw = new Map([...merged.secrets].map(([name, s]) => [name, s.value]));
   const expanded = bool(values, 'no-expand') ? raw : await expandScope(raw, scope.project, client);
-  const entries = [...expanded.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-
-  let text: string;
-  switch (format) {
-    case 'dotenv':
-      text = formatDotenv(entries);
-      break;
-    case 'shell':
-      text = formatShell(entries);
-      break;
-    case 'json':
-      text = `${JSON.stringify(Object.fromEntries(entries), null, 2)}\n`;
-      break;
-    case 'yaml': {
-      const { stringify } = await import('yaml');
-      // Every value double-quoted: YAML 1.1 readers (PyYAML, Ansible) would read a bare no, on or 2001-12-14 as
-      // a boolean or a date.
-      text =
-        entries.length === 0
-          ? '{}\n'
-          : stringify(Object.fromEntries(entries), { defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN' });
-      break;
-    }
-  }
+  const text = await formatScope(expanded, format);
   const output = str(values, 'output');
   if (output === undefined) {
     process.stdout.write(text);
@@ -89,7 +63,7 @@ export async function run(argv: string[]): Promise<number> {
         `cannot write ${output} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
       );
     }
-    note(`wrote ${entries.length} secret(s) to ${output} (0600)`);
+    note(`wrote ${expanded.size} secret(s) to ${output} (0600)`);
   }
   return 0;
 }
