@@ -232,6 +232,14 @@ describe('keybox agent', () => {
     expect(readFileSync(join(dir, 'A'), 'utf8')).toBe('v1');
     expect(readdirSync(join(cache, 'keybox', 'bundles'))).toHaveLength(0);
     expect(agent.child.exitCode).toBeNull();
+    // A refusal at start is a configuration error: status 1 at once, no retrying, nothing written.
+    const fresh = join(tempDir(), 'fresh');
+    const refused = keybox(['agent', ...scopeArgs, '--dir', fresh], {
+      env: { KEYBOX_ADDR: server.url, KEYBOX_TOKEN: created.token, XDG_CACHE_HOME: cache },
+    });
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('[UNAUTHENTICATED]');
+    expect(readdirSync(fresh)).toEqual([]);
   });
 
   it('refuses unsafe or unclear options before contacting the server', () => {

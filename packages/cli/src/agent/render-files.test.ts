@@ -119,6 +119,17 @@ describe('writeFileAtomically', () => {
     expect(readdirSync(dir).sort()).toEqual(['TARGET', 'elsewhere']);
   });
 
+  it('gives a group-readable mode even under a umask that would take it away', () => {
+    const dir = scratch();
+    const old = process.umask(0o077);
+    try {
+      writeFileAtomically(join(dir, 'SHARED'), 'value', { mode: 0o640, gid: undefined });
+    } finally {
+      process.umask(old);
+    }
+    expect(mode(join(dir, 'SHARED'))).toBe(0o640);
+  });
+
   it('fails with a clear error and no temp file when the target is a directory', () => {
     const dir = scratch();
     mkdirSync(join(dir, 'TARGET'));
