@@ -98,6 +98,13 @@ describe('keybox agent', () => {
     expect(readdirSync(dir).sort()).toEqual(['.keybox-agent.json', 'DB_PASSWORD']);
     expect(readFileSync(envFile, 'utf8')).toBe(`DB_PASSWORD='${rotated}'\n`);
 
+    // The audit log tells the agent's reads from the CLI's.
+    const audit = JSON.parse(keybox(['audit', 'list', '--json'], { env: serverEnv(server) }).stdout) as {
+      entries: { action: string; userAgent: string }[];
+    };
+    expect(audit.entries.filter((e) => e.action === 'secrets.read').map((e) => e.userAgent)).toContain(
+      'keybox-agent/0.1.0',
+    );
     // Names and counts only: no value in what the agent printed.
     for (const value of [password, rotated]) expect(agent.stdout() + agent.stderr()).not.toContain(value);
     agent.child.kill('SIGTERM');
@@ -131,6 +138,23 @@ describe('keybox agent', () => {
     await setSecrets(server, scope, { A: 'a2' });
     await agent.waitFor((e) => e.event === 'render', 2);
     expect(agent.child.exitCode).toBeNull();
+  });
+
+  it('a value the format cannot carry fails the whole render, and the render is tried again until it works', async () => {
+    const server = await serverWith({ A: 'a1', B: 'b1' });
+    const dir = join(tempDir(), 'secrets');
+    const envFile = join(tempDir(), 'app.env');
+    const agent = startAgent([...scopeArgs, '--dir', dir, '--file', envFile], serverEnv(server));
+    await agent.waitFor((e) => e.event === 'render');
+    // dotenv has no way to write a value that ends with a backslash.
+    await setSecrets(server, scope, { A: 'a2', B: 'ends with \\' });
+    expect(await agent.waitFor((e) => e.event === 'error')).toMatchObject({ code: 'INVALID_INPUT' });
+    expect(readFileSync(join(dir, 'A'), 'utf8')).toBe('a1');
+    expect(readFileSync(envFile, 'utf8')).toBe(`A='a1'\nB='b1'\n`);
+    await agent.waitFor((e) => e.event === 'error', 2);
+    await setSecrets(server, scope, { B: 'b3' });
+    expect(await agent.waitFor((e) => e.event === 'render', 2)).toMatchObject({ written: ['A', 'B'] });
+    expect(readFileSync(envFile, 'utf8')).toBe(`A='a2'\nB='b3'\n`);
   });
 
   it('writes again a file deleted or replaced behind its back, at once on SIGHUP', async () => {

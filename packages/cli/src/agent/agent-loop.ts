@@ -76,8 +76,9 @@ export async function watchAndRender(options: LoopOptions): Promise<void> {
         continue;
       }
       options.remember(result.data.folders, result.etag);
-      etag = result.etag;
+      // The ETag moves on only once the render worked: a render that failed is tried again at the next turn.
       await options.render(result.data.folders, { kind: 'server', notModified: false });
+      etag = result.etag;
     } catch (error) {
       failures += 1;
       const wait = Math.min(30, 2 ** Math.min(failures, 5));

@@ -203,7 +203,10 @@ export async function run(argv: string[]): Promise<number> {
     }
   };
 
-  const { scope, connection } = resolveContext(values);
+  const resolved = resolveContext(values);
+  const scope = resolved.scope;
+  // The audit log tells the agent's reads from interactive ones by this.
+  const connection = { ...resolved.connection, userAgent: 'keybox-agent/0.1.0' };
   const recursive = bool(values, 'recursive');
   const request = { project: scope.project, env: scope.env, paths: scope.paths, recursive };
   const credential = connection.client?.secret ?? connection.token;

@@ -16,6 +16,8 @@ export interface Connection {
   caCert: Buffer | undefined;
   clientCert?: Buffer | undefined;
   clientKey?: Buffer | undefined;
+  /** What the server's audit log records as the client (default `keybox-cli/<version>`). */
+  userAgent?: string | undefined;
 }
 
 /**
@@ -87,7 +89,7 @@ export function connect(connection: Connection, timeoutMs?: number, token = conn
     clientCert: connection.clientCert,
     clientKey: connection.clientKey,
     timeoutMs,
-    userAgent: 'keybox-cli/0.1.0',
+    userAgent: connection.userAgent ?? 'keybox-cli/0.1.0',
   });
 }
 
