@@ -4,6 +4,7 @@ export * from './contract/names.js';
 export { KeyboxError, isKeyboxError } from './client/keybox-error.js';
 export {
   createKeyboxClient,
+  toApiError,
   type KeyboxClient,
   type ClientOptions,
   type RequestOptions,

@@ -11,3 +11,4 @@ export { createApp, type App, type AppDeps } from './http/app.js';
 export { AppError } from './core/app-error.js';
 export { postgresUrlHasPassword } from './core/store/postgres-url.js';
 export { migrateToPostgres, type MigrateResult } from './migrate.js';
+export { restoreBackup, type RestoreResult } from './restore.js';

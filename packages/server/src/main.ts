@@ -5,6 +5,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  rmSync,
   statSync,
   writeFileSync,
   writeSync,
@@ -28,6 +29,8 @@ import { createListener } from './http/listener.js';
 
 export const SERVER_VERSION = '0.1.0';
 export const AUDIT_HEAD_FILE = 'audit.head';
+/** `DATA_DIR/keybox.pid`: the pid of the server running on the data dir (`keybox server restore` checks it). */
+export const PID_FILE = 'keybox.pid';
 
 export interface RunningServer {
   url: string;
@@ -79,6 +82,8 @@ export async function startServer(config: ServerConfig, io: ServerIo): Promise<R
         auditHeadFile: join(dataDir, AUDIT_HEAD_FILE),
         auditSink: config.auditFile === undefined ? undefined : openAuditSink(config.auditFile),
         onAuditSinkError: (error) => logger.error({ err: error }, 'could not stream audit entries to --audit-file'),
+        snapshot: store.snapshot?.bind(store),
+        dataDir,
         version: SERVER_VERSION,
       });
       await services.policies.ensureBuiltins();
@@ -142,6 +147,8 @@ export async function startServer(config: ServerConfig, io: ServerIo): Promise<R
     io.notice(`  export KEYBOX_ADDR=${url} KEYBOX_TOKEN=${adminToken}`);
     if (config.initTokenFile !== undefined) io.notice(`  also written to ${config.initTokenFile} (0600)`);
   }
+  const pidFile = join(dataDir, PID_FILE);
+  writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 });
   // Last, so that a script waiting for this line has everything above it.
   io.notice(`listening on ${url} (store: ${store.describe})`);
 
@@ -156,7 +163,8 @@ export async function startServer(config: ServerConfig, io: ServerIo): Promise<R
         if ('closeIdleConnections' in server) server.closeIdleConnections();
       })
         .then(() => services.auditLog.settled())
-        .then(() => store.close());
+        .then(() => store.close())
+        .then(() => removePidFile(pidFile));
       return closing;
     },
   };
@@ -211,6 +219,15 @@ async function createFirstAdminToken(services: Services, config: ServerConfig): 
     writeFileSync(config.initTokenFile, `${created.token}\n`, { mode: 0o600, flag: 'wx' });
   }
   return created.token;
+}
+
+/** Removes the pid file if it is still ours (replicas on PostgreSQL may share a data dir). */
+function removePidFile(file: string): void {
+  try {
+    if (readFileSync(file, 'utf8').trim() === String(process.pid)) rmSync(file, { force: true });
+  } catch {
+    // Gone already.
+  }
 }
 
 /** Creates the data dir 0700, or checks an existing one. Returns whether it was new or empty. */

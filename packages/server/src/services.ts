@@ -1,6 +1,7 @@
 import { createAuditLog, readHead } from './core/audit/audit-log.js';
 import { listAudit } from './core/audit/audit-query.js';
 import { verifyAuditChain } from './core/audit/audit-verify.js';
+import { createBackupService } from './core/backup/backup-service.js';
 import { createIdentityService } from './core/auth/identity-service.js';
 import { createTokenService } from './core/auth/token-service.js';
 import { createUserService } from './core/auth/user-service.js';
@@ -33,6 +34,9 @@ export interface ServicesDeps {
   auditSink?: ((line: string) => void) | undefined;
   /** Told when the audit sink fails (the entries are stored all the same). */
   onAuditSinkError?: ((error: unknown) => void) | undefined;
+  /** The store's snapshot and the data dir it is made in: backups through the API (SQLite only). */
+  snapshot?: ((file: string) => Promise<void>) | undefined;
+  dataDir?: string | undefined;
 }
 
 /** Wires every core service over one store (used by main.ts and by the tests, so both run the same graph). */
@@ -46,6 +50,8 @@ export function createServices({
   auditHeadFile,
   auditSink,
   onAuditSinkError,
+  snapshot,
+  dataDir,
   version = '0.0.0',
   startedAt = clock.now(),
 }: ServicesDeps) {
@@ -91,6 +97,7 @@ export function createServices({
     },
   };
   const manifests = createManifestService({ db, clock });
+  const backups = createBackupService({ db, snapshot, dataDir, rootKeyId: keyring.rootKeyId, clock });
   // The status endpoint answers without a token, so one answer serves every caller for a second: a monitor storm
   // costs one set of count queries a second, not one per request.
   let lastStatus: { at: number; answer: Promise<ServerStatus> } | undefined;
@@ -102,6 +109,7 @@ export function createServices({
       dialect,
       version,
       rootKeyId: keyring.rootKeyId,
+      lastBackup: backups.last,
       startedAt,
       now: () => clock.now(),
       readHeadFile: async () => {
@@ -113,7 +121,20 @@ export function createServices({
     lastStatus = { at: now, answer };
     return answer;
   };
-  return { policies, tokens, users, identities, projects, secrets, changes, auditLog, audit, manifests, status };
+  return {
+    policies,
+    tokens,
+    users,
+    identities,
+    projects,
+    secrets,
+    changes,
+    auditLog,
+    audit,
+    manifests,
+    backups,
+    status,
+  };
 }
 
 export type Services = ReturnType<typeof createServices>;

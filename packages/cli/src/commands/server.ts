@@ -7,6 +7,7 @@ export const spec: CommandSpec = {
   usage: [
     'keybox server [--data-dir DIR] [--listen HOST:PORT] [options]',
     'keybox server migrate --data-dir DIR --db postgres://… [--json]   (see keybox server migrate --help)',
+    'keybox server restore --data-dir DIR --from BACKUP [--dry-run] [--json]   (see keybox server restore --help)',
   ],
   summary: 'Start the Keybox server: embedded SQLite by default, PostgreSQL with --db for several replicas.',
   details: [
@@ -72,6 +73,65 @@ export const migrateSpec: CommandSpec = {
   ],
 };
 
+export const restoreSpec: CommandSpec = {
+  name: 'keybox server restore',
+  usage: ['keybox server restore --data-dir DIR --from BACKUP [--master-key-file FILE] [--dry-run] [--json]'],
+  summary: "Put a backup in place of a stopped server's SQLite store, after checking it.",
+  details: [
+    'BACKUP is a file from keybox backup create (or a copy of keybox.db). It is checked on a private copy first:',
+    "SQLite's integrity check, a schema this version can open (an older one is migrated), the root key unwrapping",
+    'its data keys, and its audit chain. Only then is the current keybox.db moved aside (keybox.db.before-restore-',
+    '<time>, never deleted) and the copy put in its place. The restore is recorded as the next audit entry,',
+    'naming the backup and the head of the chain it replaced. The server must be stopped (CONFLICT otherwise).',
+    "The root key is the data dir's keybox.key unless KEYBOX_MASTER_KEY or --master-key-file gives it; a backup",
+    'holds no key. --dry-run checks and reports, and changes nothing.',
+  ],
+  options: {
+    'data-dir': { type: 'string', value: 'DIR', description: 'the data dir to restore into (default ./.keybox)' },
+    from: { type: 'string', value: 'BACKUP', description: 'the backup file' },
+    'master-key-file': { type: 'string', value: 'FILE', description: 'the root key the backup was made with' },
+    'dry-run': { type: 'boolean', description: 'check the backup against the key; change nothing' },
+    json: { type: 'boolean', description: 'print the result as JSON' },
+  },
+  examples: ['keybox server restore --data-dir /var/lib/keybox --from keybox-backup-20261204T050000Z.db --dry-run'],
+};
+
+async function restore(argv: string[]): Promise<number> {
+  const { values } = parseCommand(restoreSpec, argv);
+  const env = process.env;
+  const from = str(values, 'from');
+  if (from === undefined) throw new CliError('USAGE', 'keybox server restore needs --from BACKUP');
+  const server = await import('@keybox/server');
+  let result;
+  try {
+    result = await server.restoreBackup({
+      dataDir: str(values, 'data-dir') ?? (env['KEYBOX_DATA_DIR'] || undefined) ?? '.keybox',
+      from,
+      masterKey: env['KEYBOX_MASTER_KEY'] || undefined,
+      masterKeyFile: str(values, 'master-key-file') ?? (env['KEYBOX_MASTER_KEY_FILE'] || undefined),
+      dryRun: bool(values, 'dry-run'),
+    });
+  } catch (error) {
+    if (error instanceof server.AppError) throw new CliError(error.code, error.message);
+    throw error;
+  }
+  if (bool(values, 'json')) {
+    printJson(result);
+    return 0;
+  }
+  const what =
+    `${result.counts.projects} project(s), ${result.counts.folders} folder(s), ${result.counts.secrets} secret(s), ` +
+    `${result.auditEntries} audit entries; root key ${result.rootKeyId}`;
+  if (result.dryRun) {
+    note(`${result.from} checks out: ${what}. Nothing was changed (--dry-run).`);
+    return 0;
+  }
+  note(`restored ${result.from}: ${what}`);
+  if (result.previous !== undefined) note(`the store it replaced is at ${result.previous}`);
+  if (result.head !== undefined) note(`audit head after the restore: ${result.head.seq}:${result.head.mac}`);
+  return 0;
+}
+
 async function migrate(argv: string[]): Promise<number> {
   const { values } = parseCommand(migrateSpec, argv);
   const env = process.env;
@@ -120,6 +180,7 @@ function warnAboutPassword(server: { postgresUrlHasPassword(url: string): boolea
 
 export async function run(argv: string[]): Promise<number | undefined> {
   if (argv[0] === 'migrate') return migrate(argv.slice(1));
+  if (argv[0] === 'restore') return restore(argv.slice(1));
   const { values } = parseCommand(spec, argv);
   const env = process.env;
   const pick = (flag: string, variable: string) => str(values, flag) ?? (env[variable] || undefined);

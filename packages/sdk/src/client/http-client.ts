@@ -27,6 +27,11 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   /** This request's whole-request timeout, instead of the client's (a long poll waits longer). */
   timeoutMs?: number;
+  /**
+   * Receives the body of a 2xx answer as it arrives, with no size limit (a download): `text` is then empty. Writes
+   * that return a promise are waited for before more is read. Other answers are read as usual.
+   */
+  sink?: (chunk: Buffer) => void | Promise<void>;
 }
 
 export interface RawResponse {
@@ -99,6 +104,29 @@ export function createKeyboxClient(options: ClientOptions) {
           ...(isHttps && options.clientCert !== undefined ? { cert: options.clientCert, key: options.clientKey } : {}),
         },
         (res: IncomingMessage) => {
+          const status = res.statusCode ?? 0;
+          const sink = request.sink;
+          if (sink !== undefined && status >= 200 && status < 300) {
+            void (async () => {
+              try {
+                for await (const chunk of res) await sink(chunk as Buffer);
+                clearTimeout(timer);
+                resolve({ status, headers: res.headers, text: '' });
+              } catch (error) {
+                // The sink's own failure (a full disk) is the caller's to report as it is; a broken connection
+                // is a network error like any other.
+                clearTimeout(timer);
+                req.destroy();
+                reject(
+                  abort ??
+                    (error instanceof KeyboxError || !isSocketError(error)
+                      ? error
+                      : toNetworkError(error as Error, base.origin)),
+                );
+              }
+            })();
+            return;
+          }
           const chunks: Buffer[] = [];
           let size = 0;
           res.on('data', (chunk: Buffer) => {
@@ -251,7 +279,8 @@ function parseJson<T>(res: RawResponse): T {
   }
 }
 
-function toApiError(res: RawResponse): KeyboxError {
+/** The error an answer that is not a success stands for (its JSON error body, or the bare status). */
+export function toApiError(res: RawResponse): KeyboxError {
   let body: Partial<ApiErrorBody> | undefined;
   try {
     body = JSON.parse(res.text) as Partial<ApiErrorBody>;
@@ -281,6 +310,15 @@ const NETWORK_REASONS: Record<string, string> = {
   ETIMEDOUT: 'connection timed out',
   EPIPE: 'connection closed',
 };
+
+/** An error from the connection (reset, aborted) rather than from what the caller did with the data. */
+function isSocketError(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return (
+    typeof code === 'string' &&
+    (code.startsWith('ECONN') || code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ABORT_ERR')
+  );
+}
 
 function toNetworkError(error: Error & { code?: string }, origin: string): KeyboxError {
   const code = error.code ?? '';

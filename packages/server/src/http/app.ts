@@ -23,6 +23,8 @@ import { authenticateRequest } from './request-auth.js';
 import type { HttpEnv } from './http-env.js';
 import { accessRoutes } from './routes/access-routes.js';
 import { auditRoutes, type AuditRouteDeps } from './routes/audit-routes.js';
+import { backupRoutes } from './routes/backup-routes.js';
+import type { BackupService } from '../core/backup/backup-service.js';
 import { authRoutes } from './routes/auth-routes.js';
 import { manifestRoutes } from './routes/manifest-routes.js';
 import { projectRoutes } from './routes/project-routes.js';
@@ -50,6 +52,7 @@ export interface AppDeps {
   auditLog: Pick<AuditLog, 'append' | 'appendIn' | 'publishedWhen'>;
   audit: AuditRouteDeps;
   manifests: ManifestService;
+  backups: BackupService;
   /** What `/api/secrets/status` answers. */
   status: () => Promise<ServerStatus>;
   logger: Logger;
@@ -169,6 +172,7 @@ export function createApp(deps: AppDeps) {
     manifestRoutes({ manifests: deps.manifests, auditLog: deps.auditLog }),
   );
   app.route('/api/v1/audit', auditRoutes(deps.audit));
+  app.route('/api/v1/sys', backupRoutes({ backups: deps.backups, auditLog: deps.auditLog }));
   app.route(
     '/api/v1',
     accessRoutes({

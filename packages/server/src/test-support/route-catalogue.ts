@@ -171,6 +171,9 @@ export const ROUTE_CATALOGUE: CatalogueRoute[] = [
   route('GET', '/api/v1/audit', system, () => ({ path: '/api/v1/audit' })),
   route('GET', '/api/v1/audit/verify', system, () => ({ path: '/api/v1/audit/verify' })),
 
+  // Backups
+  route('POST', '/api/v1/sys/backup', system, () => ({ path: '/api/v1/sys/backup' })),
+
   // Identities
   route('GET', '/api/v1/identities', system, () => ({ path: '/api/v1/identities' })),
   route('POST', '/api/v1/identities', system, () => ({ path: '/api/v1/identities', body: { name: 'new-ci' } })),

@@ -58,6 +58,8 @@ export async function createTestApp(options: { clock?: TestClock; root?: RootKey
     keyring,
     clock,
     auditHeadFile: join(dataDir, AUDIT_HEAD_FILE),
+    snapshot: store.snapshot?.bind(store),
+    dataDir,
   });
   await services.policies.ensureBuiltins();
   const { tokens } = services;

@@ -26,7 +26,11 @@ export interface ServerStatus {
     activeTokens: number;
   } | null;
   audit: { entries: number; headConsistent: boolean } | null;
-  backup: { last: null; note: string };
+  backup: {
+    /** The last backup made through the API (`keybox backup create`), if any. */
+    last: { createdAt: string; ageDays: number; bytes: number; auditSeq: number } | null;
+    note?: string;
+  };
   rotation: { last: null; note: string };
 }
 
@@ -37,6 +41,7 @@ export interface StatusDeps {
   rootKeyId: string;
   startedAt: Date;
   now: () => Date;
+  lastBackup?: () => Promise<{ createdAt: string; bytes: number; auditSeq: number } | undefined>;
   /** The head kept outside the database, for the consistency check. */
   readHeadFile: () => Promise<{ seq: number; mac: string } | undefined>;
 }
@@ -57,7 +62,6 @@ export async function serverStatus(deps: StatusDeps): Promise<ServerStatus> {
   const base = {
     version: deps.version,
     uptimeSeconds: Math.round((now.getTime() - deps.startedAt.getTime()) / 1000),
-    backup: { last: null, note: 'backups are not recorded by the server yet' },
     rotation: { last: null, note: 'key rotation is not available yet' },
   } as const;
   try {
@@ -96,11 +100,29 @@ export async function serverStatus(deps: StatusDeps): Promise<ServerStatus> {
       Number(ends.headSeq ?? 0) === lastSeq &&
       (ends.headMac ?? '') === (ends.lastMac ?? '') &&
       (file === undefined ? lastSeq === 0 : file.seq <= lastSeq);
+    const backup = await deps.lastBackup?.();
     const ageDays =
       active === undefined ? null : Math.floor((now.getTime() - Date.parse(active.created_at)) / 86_400_000);
     return {
       status: headConsistent ? 'ok' : 'degraded',
       ...base,
+      backup:
+        backup === undefined
+          ? {
+              last: null,
+              note:
+                deps.dialect === 'postgres'
+                  ? 'PostgreSQL is backed up with pg_dump, which the server does not see'
+                  : 'no backup has been made with keybox backup create',
+            }
+          : {
+              last: {
+                createdAt: backup.createdAt,
+                ageDays: Math.floor((now.getTime() - Date.parse(backup.createdAt)) / 86_400_000),
+                bytes: backup.bytes,
+                auditSeq: backup.auditSeq,
+              },
+            },
       store: { ok: true, dialect: deps.dialect },
       keys: {
         rootKeyId: deps.rootKeyId,
@@ -124,6 +146,7 @@ export async function serverStatus(deps: StatusDeps): Promise<ServerStatus> {
     return {
       status: 'degraded',
       ...base,
+      backup: { last: null, note: 'the store cannot be read' },
       store: { ok: false, dialect: deps.dialect, error: (error as Error).name },
       keys: { rootKeyId: deps.rootKeyId, dataKeys: 0, activeDataKeyCreatedAt: null, activeDataKeyAgeDays: null },
       counts: null,

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { mkdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   Kysely,
   PostgresDialect,
@@ -11,8 +13,10 @@ import {
 import type pg from 'pg';
 import type { QueryResultRow } from 'pg';
 import { AppError } from '../app-error.js';
+import { copyPostgresToSqlite } from './copy-store.js';
 import type { Database } from './database.js';
 import { migrateToLatest } from './migrations.js';
+import { openSqliteStore, SQLITE_FILE } from './open-sqlite-store.js';
 import { describePostgresUrl } from './postgres-url.js';
 import {
   ALL_AREAS,
@@ -109,6 +113,23 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         return () => folderListeners.delete(folderListener);
       },
       describe: `postgres ${where}`,
+      // A backup in the same form as SQLite's: a SQLite file, restored with keybox server restore (and brought
+      // back to PostgreSQL with keybox server migrate).
+      async snapshot(file) {
+        const dir = `${file}.d`;
+        mkdirSync(dir, { mode: 0o700 });
+        try {
+          const copy = await openSqliteStore(dir);
+          try {
+            await copyPostgresToSqlite(store, copy);
+          } finally {
+            await copy.close();
+          }
+          renameSync(join(dir, SQLITE_FILE), file);
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      },
       async close() {
         await listener?.close();
         await db.destroy();
@@ -351,9 +372,14 @@ class SerialisedPostgresDriver implements Driver {
     const isolation = settings.isolationLevel === undefined ? '' : ` isolation level ${settings.isolationLevel}`;
     const mode = settings.accessMode === undefined ? '' : ` ${settings.accessMode}`;
     const begin = isolation === '' && mode === '' ? 'begin' : `start transaction${isolation}${mode}`;
-    // One round trip for both (a simple query may hold several statements).
+    // One round trip for both (a simple query may hold several statements). A read-only transaction (a backup's
+    // snapshot) writes nothing, so it holds up no writer.
+    const lock =
+      settings.accessMode === 'read only'
+        ? ''
+        : `; select pg_advisory_xact_lock(${PG_LOCK_NAMESPACE}, ${PG_WRITER_LOCK})`;
     try {
-      await c.client.query(`${begin}; select pg_advisory_xact_lock(${PG_LOCK_NAMESPACE}, ${PG_WRITER_LOCK})`);
+      await c.client.query(`${begin}${lock}`);
     } catch (error) {
       // Kysely does not roll back a transaction whose BEGIN failed: never pool a connection that may be inside one.
       c.broken = true;

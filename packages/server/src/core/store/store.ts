@@ -29,6 +29,11 @@ export interface Store {
    * SQLite serves one server). Returns the unsubscribe.
    */
   onFolderChanged?(listener: (folderId: string) => void): () => void;
+  /**
+   * Copies the whole database, consistently, into a new SQLite file at `file` (mode 0600), in steps that leave the
+   * event loop free between them. SQLite only: PostgreSQL has pg_dump.
+   */
+  snapshot?(file: string): Promise<void>;
   /** A short description for logs, without credentials: `sqlite /var/lib/keybox/keybox.db`, `postgres db:5432/keybox`. */
   describe: string;
   close(): Promise<void>;

@@ -1,0 +1,125 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, openSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { AppError } from '../app-error.js';
+import { audited, type TxAudit } from '../audit/tx-audit.js';
+import type { Clock } from '../clock.js';
+import type { Db } from '../store/database.js';
+
+/*
+ * Backups through the API (`keybox backup create`): a consistent copy of the SQLite store, made beside it and sent to
+ * the caller. The copy holds what the store holds — values encrypted under data keys wrapped by the root key — and
+ * never the root key itself: a backup is useless without the key, and the key must be kept elsewhere.
+ */
+
+/** What the server remembers of its last backup (meta `backup.last`; shown by /api/secrets/status). */
+export interface BackupRecord {
+  createdAt: string;
+  bytes: number;
+  sha256: string;
+  /** The last audit entry the copy holds. */
+  auditSeq: number;
+  rootKeyId: string;
+  actor: string;
+}
+
+export interface MadeBackup extends BackupRecord {
+  /** An open descriptor of the copy, whose name is already unlinked: reading it is the only way to it. */
+  fd: number;
+}
+
+export interface BackupDeps {
+  db: Db;
+  /** The store's snapshot (SQLite); undefined on PostgreSQL. */
+  snapshot: ((file: string) => Promise<void>) | undefined;
+  dataDir: string | undefined;
+  rootKeyId: string;
+  clock: Clock;
+}
+
+const LAST = 'backup.last';
+
+export function createBackupService(deps: BackupDeps) {
+  /** Makes a copy, checks it, records it (with `audit`, in the same transaction). */
+  async function create(actor: string, audit: TxAudit | undefined): Promise<MadeBackup> {
+    if (deps.snapshot === undefined || deps.dataDir === undefined) {
+      throw new AppError(
+        'INVALID_INPUT',
+        'this server stores its data in PostgreSQL: back it up with pg_dump (see docs/deploy.md)',
+      );
+    }
+    // Beside the store, so the copy lands on the same (private) file system and never in a shared /tmp.
+    const file = join(deps.dataDir, `.backup-${randomBytes(8).toString('hex')}.db`);
+    try {
+      await deps.snapshot(file);
+      const auditSeq = checkCopy(file);
+      const sha256 = await digest(file);
+      const record: BackupRecord = {
+        createdAt: deps.clock.now().toISOString(),
+        bytes: statSync(file).size,
+        sha256,
+        auditSeq,
+        rootKeyId: deps.rootKeyId,
+        actor,
+      };
+      await audited(
+        deps.db,
+        audit,
+        async (trx) => {
+          const value = JSON.stringify(record);
+          await trx
+            .insertInto('meta')
+            .values({ key: LAST, value })
+            .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
+            .execute();
+        },
+        () => ({ bytes: record.bytes, sha256, auditSeq, rootKeyId: record.rootKeyId }),
+      );
+      const fd = openSync(file, 'r');
+      rmSync(file, { force: true });
+      return { ...record, fd };
+    } catch (error) {
+      rmSync(file, { force: true });
+      throw error;
+    }
+  }
+
+  async function last(): Promise<BackupRecord | undefined> {
+    const row = await deps.db.selectFrom('meta').select('value').where('key', '=', LAST).executeTakeFirst();
+    return row === undefined ? undefined : (JSON.parse(row.value) as BackupRecord);
+  }
+
+  return { create, last };
+}
+
+export type BackupService = ReturnType<typeof createBackupService>;
+
+/**
+ * Opens the copy on its own and makes it a standalone file (rollback journal instead of WAL: nothing beside it to
+ * carry along). It must pass SQLite's quick check. Returns its last audit entry's number.
+ */
+function checkCopy(file: string): number {
+  const copy = new DatabaseSync(file);
+  try {
+    copy.exec('pragma journal_mode = delete');
+    const check = copy.prepare('pragma quick_check').all() as { quick_check: string }[];
+    if (check.length !== 1 || check[0]?.quick_check !== 'ok') {
+      throw new AppError('INTERNAL', 'the backup copy failed its integrity check; nothing was recorded');
+    }
+    const head = copy.prepare('select max(seq) as seq from audit_log').get() as { seq: number | null } | undefined;
+    return Number(head?.seq ?? 0);
+  } finally {
+    copy.close();
+  }
+}
+
+function digest(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(file)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('end', () => resolve(hash.digest('hex')))
+      .on('error', reject);
+  });
+}

@@ -1,0 +1,284 @@
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
+import { join, resolve } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { AppError } from './core/app-error.js';
+import { createAuditLog, readHead, writeHead, type AuditHead } from './core/audit/audit-log.js';
+import { verifyAuditChain } from './core/audit/audit-verify.js';
+import { systemClock } from './core/clock.js';
+import { openKeyring } from './core/crypto/keyring.js';
+import { loadRootKey, ROOT_KEY_FILE } from './core/crypto/root-key.js';
+import { openSqliteStore, SQLITE_FILE } from './core/store/open-sqlite-store.js';
+import { AUDIT_HEAD_FILE, PID_FILE } from './main.js';
+
+/*
+ * `keybox server restore`: puts a backup (from `keybox backup create`, or any copy of keybox.db) in place of a
+ * stopped server's store. Everything is checked on a private copy first — SQLite's integrity check, a schema this
+ * version knows (an older one is migrated), the root key unwrapping the backup's data keys, the audit chain — and
+ * only then is the current store moved aside (never deleted) and the copy renamed into place. The restore itself is
+ * the restored chain's next entry, naming the backup and the head it replaced, so the history stays honest.
+ */
+
+export interface RestoreOptions {
+  dataDir: string;
+  from: string;
+  masterKey?: string | undefined;
+  masterKeyFile?: string | undefined;
+  /** Check only: nothing in the data dir changes. */
+  dryRun?: boolean;
+}
+
+export interface RestoreResult {
+  from: string;
+  bytes: number;
+  sha256: string;
+  rootKeyId: string;
+  auditEntries: number;
+  counts: { projects: number; folders: number; secrets: number };
+  dryRun: boolean;
+  /** Where the store that was replaced went (undefined on a dry run or an empty data dir). */
+  previous: string | undefined;
+  /** The audit chain's head after the restore entry (undefined on a dry run). */
+  head: AuditHead | undefined;
+}
+
+const SQLITE_MAGIC = 'SQLite format 3\0';
+
+export async function restoreBackup(options: RestoreOptions): Promise<RestoreResult> {
+  const dataDir = resolve(options.dataDir);
+  const from = resolve(options.from);
+  const live = join(dataDir, SQLITE_FILE);
+  if (!existsSync(dataDir) || !statSync(dataDir).isDirectory()) {
+    throw new AppError('INVALID_INPUT', `--data-dir ${dataDir} is not a directory`);
+  }
+  checkSqliteFile(from);
+  refuseRunningServer(dataDir);
+  const usesDataDirKey = (options.masterKey ?? '') === '' && (options.masterKeyFile ?? '') === '';
+  if (usesDataDirKey && !existsSync(join(dataDir, ROOT_KEY_FILE))) {
+    throw new AppError(
+      'INVALID_INPUT',
+      `${join(dataDir, ROOT_KEY_FILE)} does not exist: give the root key the backup was made with ` +
+        '(--master-key-file or KEYBOX_MASTER_KEY); a backup holds no key',
+    );
+  }
+  const root = loadRootKey({ dataDir, masterKey: options.masterKey, masterKeyFile: options.masterKeyFile });
+  const sha256 = createHash('sha256').update(readFileSync(from)).digest('hex');
+  const bytes = statSync(from).size;
+
+  // A private working copy in the data dir (same file system, so the final rename is atomic); the backup file is
+  // never written to.
+  const work = join(dataDir, `.restore-${randomBytes(6).toString('hex')}`);
+  mkdirSync(work, { mode: 0o700 });
+  try {
+    const copy = join(work, SQLITE_FILE);
+    copyFileSync(from, copy);
+    chmodSync(copy, 0o600);
+    integrityCheck(copy);
+    const store = await openSqliteStore(work).catch((error: unknown) => {
+      throw new AppError(
+        'INVALID_INPUT',
+        `${from} is not a Keybox store this version can open: ${(error as Error).message}`,
+      );
+    });
+    let result: RestoreResult;
+    try {
+      const sealedWith = await store.db.selectFrom('data_keys').select('root_key_id').limit(1).executeTakeFirst();
+      if (sealedWith === undefined)
+        throw new AppError('INVALID_INPUT', `${from} holds no data keys: it is not a backup of a Keybox store`);
+      if (sealedWith.root_key_id !== root.id) {
+        throw new AppError(
+          'INVALID_INPUT',
+          `${from} is sealed with root key ${sealedWith.root_key_id}, and the key given is ${root.id}: ` +
+            'restore with the key the backup was made with (--master-key-file or KEYBOX_MASTER_KEY)',
+        );
+      }
+      const keyring = await openKeyring(store.db, root, systemClock);
+      const verified = await verifyAuditChain(store.db, keyring.auditKey);
+      if (!verified.ok) {
+        throw new AppError(
+          'INVALID_INPUT',
+          `the backup's audit chain does not verify: ${verified.problems.join('; ')}`,
+        );
+      }
+      const count = async (table: 'projects' | 'folders') =>
+        Number(
+          (
+            await store.db
+              .selectFrom(table)
+              .select((eb) => eb.fn.countAll<number>().as('n'))
+              .executeTakeFirst()
+          )?.n ?? 0,
+        );
+      const secrets = await store.db
+        .selectFrom('secrets')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('deleted_at', 'is', null)
+        .executeTakeFirst();
+      result = {
+        from,
+        bytes,
+        sha256,
+        rootKeyId: root.id,
+        auditEntries: verified.count,
+        counts: {
+          projects: await count('projects'),
+          folders: await count('folders'),
+          secrets: Number(secrets?.n ?? 0),
+        },
+        dryRun: options.dryRun === true,
+        previous: undefined,
+        head: undefined,
+      };
+      if (options.dryRun !== true) {
+        // The restore is recorded in the chain it brings back, with the head of the chain it replaces.
+        const replaced = existsSync(live) ? liveHead(live) : undefined;
+        const headFile = join(work, AUDIT_HEAD_FILE);
+        const auditLog = createAuditLog({
+          db: store.db,
+          dialect: 'sqlite',
+          key: keyring.auditKey,
+          clock: systemClock,
+          headFile,
+        });
+        const record = await auditLog.append({
+          actor: 'system:restore',
+          actorType: 'system',
+          sourceIp: '',
+          userAgent: '',
+          action: 'backup.restore',
+          resource: 'backup',
+          outcome: 'success',
+          requestId: 'restore',
+          details: { sha256, bytes, backupAuditSeq: verified.count, replacedHead: replaced ?? null },
+        });
+        await auditLog.settled();
+        result.head = { seq: record.seq, mac: record.mac };
+      }
+    } finally {
+      await store.close();
+    }
+    if (options.dryRun === true) return result;
+
+    // Aside, not deleted: a restore can be undone by moving these back.
+    const stamp = new Date()
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z');
+    const aside = `${live}.before-restore-${stamp}`;
+    if (existsSync(live)) {
+      for (const suffix of ['-wal', '-shm']) if (existsSync(live + suffix)) renameSync(live + suffix, aside + suffix);
+      renameSync(live, aside);
+      result.previous = aside;
+    }
+    const headFile = join(dataDir, AUDIT_HEAD_FILE);
+    if (existsSync(headFile)) renameSync(headFile, `${headFile}.before-restore-${stamp}`);
+    renameSync(copy, live);
+    await writeHead(headFile, result.head ?? readHead(join(work, AUDIT_HEAD_FILE)) ?? { seq: 0, mac: '' });
+    syncDir(dataDir);
+    return result;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function checkSqliteFile(file: string): void {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (error) {
+    throw new AppError('NOT_FOUND', `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  try {
+    const head = Buffer.alloc(16);
+    readSync(fd, head, 0, 16, 0);
+    if (head.toString('latin1') !== SQLITE_MAGIC) {
+      throw new AppError(
+        'INVALID_INPUT',
+        `${file} is not a SQLite file (a PostgreSQL store is restored with pg_restore)`,
+      );
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function integrityCheck(file: string): void {
+  const db = new DatabaseSync(file);
+  try {
+    const rows = db.prepare('pragma integrity_check').all() as { integrity_check: string }[];
+    if (rows.length !== 1 || rows[0]?.integrity_check !== 'ok') {
+      throw new AppError(
+        'INVALID_INPUT',
+        `the backup fails SQLite's integrity check: ${rows
+          .map((r) => r.integrity_check)
+          .slice(0, 3)
+          .join('; ')}`,
+      );
+    }
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * The head of the store being replaced. Read on a read-write connection all the same: a read-only one on a WAL
+ * database would leave -wal and -shm files behind, which this one removes on close.
+ */
+function liveHead(file: string): AuditHead | undefined {
+  try {
+    const db = new DatabaseSync(file);
+    try {
+      const row = db.prepare('select seq, mac from audit_head where id = 1').get() as AuditHead | undefined;
+      return row === undefined ? undefined : { seq: Number(row.seq), mac: String(row.mac) };
+    } finally {
+      db.close();
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+/** A server writes DATA_DIR/keybox.pid while it runs: replacing its store under it would lose writes. */
+function refuseRunningServer(dataDir: string): void {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(dataDir, PID_FILE), 'utf8').trim());
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return;
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return; // gone: a stale pid file
+  }
+  try {
+    // A crashed server's number may have gone to another program since.
+    if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('keybox')) return;
+  } catch {
+    // No /proc (macOS): trust the pid.
+  }
+  throw new AppError('CONFLICT', `a server (pid ${pid}) is running on ${dataDir}: stop it before restoring`);
+}
+
+function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
