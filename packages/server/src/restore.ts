@@ -18,6 +18,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { AppError } from './core/app-error.js';
 import { createAuditLog, readHead, writeHead, type AuditHead } from './core/audit/audit-log.js';
 import { verifyAuditChain } from './core/audit/audit-verify.js';
+import { checkReadable } from './core/backup/check-readable.js';
 import { systemClock } from './core/clock.js';
 import { openKeyring } from './core/crypto/keyring.js';
 import { loadRootKey, ROOT_KEY_FILE } from './core/crypto/root-key.js';
@@ -27,7 +28,8 @@ import { AUDIT_HEAD_FILE, PID_FILE } from './main.js';
 /*
  * `keybox server restore`: puts a backup (from `keybox backup create`, or any copy of keybox.db) in place of a
  * stopped server's store. Everything is checked on a private copy first — SQLite's integrity check, a schema this
- * version knows (an older one is migrated), the root key unwrapping the backup's data keys, the audit chain — and
+ * version knows (an older one is migrated), the root key unwrapping the backup's data keys, every value and bundle
+ * decrypting, the audit chain — and
  * only then is the current store moved aside (never deleted) and the copy renamed into place. The restore itself is
  * the restored chain's next entry, naming the backup and the head it replaced, so the history stays honest.
  */
@@ -47,6 +49,8 @@ export interface RestoreResult {
   sha256: string;
   rootKeyId: string;
   auditEntries: number;
+  /** Values and folder bundles decrypted to check the backup. */
+  decrypted: { values: number; bundles: number };
   counts: { projects: number; folders: number; secrets: number };
   dryRun: boolean;
   /** Where the store that was replaced went (undefined on a dry run or an empty data dir). */
@@ -113,6 +117,10 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
           `the backup's audit chain does not verify: ${verified.problems.join('; ')}`,
         );
       }
+      const readable = await checkReadable(store.db, keyring);
+      if (readable.problems.length > 0) {
+        throw new AppError('INVALID_INPUT', `the backup is damaged: ${readable.problems.join('; ')}`);
+      }
       const count = async (table: 'projects' | 'folders') =>
         Number(
           (
@@ -133,6 +141,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
         sha256,
         rootKeyId: root.id,
         auditEntries: verified.count,
+        decrypted: { values: readable.values, bundles: readable.bundles },
         counts: {
           projects: await count('projects'),
           folders: await count('folders'),
