@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -277,6 +277,54 @@ describe('keybox server --db postgres://', () => {
       keybox(['secrets', 'get', 'DB_PASSWORD', ...scopeArgs], { env: serverEnv({ url: a.url, token: single.token }) })
         .stdout,
     ).toBe(second);
+  });
+
+  it('backs up a PostgreSQL store as a SQLite file, restored into a data dir and migrated back to PostgreSQL', async () => {
+    const db = await database();
+    const a = await replica(db);
+    await createProject(a, 'shop');
+    const scope = { project: 'shop', env: 'dev', path: '/api' };
+    const value = canary();
+    await setSecrets(a, scope, { DB_PASSWORD: value });
+    const scopeArgs = ['--project', 'shop', '--env', 'dev', '--path', '/api'];
+    const made = keybox(['backup', 'create', '--output', dir(), '--json'], { env: serverEnv(a) });
+    expect(made.stderr).toBe('');
+    const backup = JSON.parse(made.stdout) as { file: string };
+    await setSecrets(a, scope, { DB_PASSWORD: 'after the backup' });
+
+    // Onto a new machine: the replicas' root key, an empty data dir, then the embedded store as it was.
+    const keyFile = join(dir(), 'root.key');
+    writeFileSync(keyFile, db.masterKey, { mode: 0o600 });
+    const dataDir = join(dir(), 'data');
+    mkdirSync(dataDir, { mode: 0o700 });
+    const restored = keybox([
+      'server',
+      'restore',
+      '--data-dir',
+      dataDir,
+      '--from',
+      backup.file,
+      '--master-key-file',
+      keyFile,
+    ]);
+    expect(restored.stderr).toMatch(/restored/);
+    expect(restored.status).toBe(0);
+    const single = await startServer({ dataDir, extraArgs: ['--master-key-file', keyFile] });
+    servers.push(single);
+    const env = serverEnv({ url: single.url, token: a.token });
+    expect(keybox(['secrets', 'get', 'DB_PASSWORD', ...scopeArgs], { env }).stdout).toBe(value);
+    expect(JSON.parse(keybox(['audit', 'verify', '--json'], { env }).stdout)).toMatchObject({ ok: true });
+    await single.stop();
+
+    // And back to PostgreSQL, in a new database.
+    const target = await database();
+    const migrated = keybox(['server', 'migrate', '--data-dir', dataDir, '--db', target.url]);
+    expect(migrated.status).toBe(0);
+    const b = await startServer({ dataDir, extraArgs: ['--db', target.url, '--master-key-file', keyFile] });
+    servers.push(b);
+    const onB = serverEnv({ url: b.url, token: a.token });
+    expect(keybox(['secrets', 'get', 'DB_PASSWORD', ...scopeArgs], { env: onB }).stdout).toBe(value);
+    expect(JSON.parse(keybox(['audit', 'verify', '--json'], { env: onB }).stdout)).toMatchObject({ ok: true });
   });
 
   it('migrates nothing from a data dir without a store, and says so', async () => {

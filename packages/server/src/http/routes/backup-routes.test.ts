@@ -109,6 +109,19 @@ describe('POST /api/v1/sys/backup', () => {
     expect(readdirSync(t.dataDir).filter((f) => f.startsWith('.backup-'))).toEqual([]);
   });
 
+  it('the copy does not wait for a writer holding the write lock (a read-only snapshot on PostgreSQL too)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keybox-backup-test-'));
+    scratch.push(dir);
+    const release = await t.holdWriteLock();
+    try {
+      const made = t.store.snapshot!(join(dir, 'copy.db')).then(() => 'copied');
+      const stuck = new Promise((resolve) => setTimeout(() => resolve('still waiting after 10 s'), 10_000).unref());
+      expect(await Promise.race([made, stuck])).toBe('copied');
+    } finally {
+      await release();
+    }
+  });
+
   it('two backups at once each get a whole copy', async () => {
     const [a, b] = await Promise.all([backup(t.token), backup(t.token)]);
     for (const { res, bytes } of [a, b]) {
