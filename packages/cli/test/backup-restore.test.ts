@@ -108,7 +108,14 @@ describe('keybox server restore', () => {
     const untouched = listing();
     const dry = keybox(['server', 'restore', '--data-dir', dataDir, '--from', backup.file, '--dry-run', '--json']);
     expect(dry.status).toBe(0);
-    expect(JSON.parse(dry.stdout)).toMatchObject({ dryRun: true, rootKeyId: backup.rootKeyId, counts: { secrets: 1 } });
+    expect(JSON.parse(dry.stdout)).toMatchObject({
+      dryRun: true,
+      rootKeyId: backup.rootKeyId,
+      counts: { secrets: 1 },
+      decrypted: { values: 1 },
+      // The store being replaced recorded making this very file.
+      madeBy: { seq: backup.auditSeq + 1, actor: 'token:admin' },
+    });
     expect(listing()).toEqual(untouched);
 
     const done = keybox(['server', 'restore', '--data-dir', dataDir, '--from', backup.file]);

@@ -53,6 +53,11 @@ export interface RestoreResult {
   decrypted: { values: number; bundles: number };
   counts: { projects: number; folders: number; secrets: number };
   dryRun: boolean;
+  /**
+   * The current store's record of making this very file (a `backup.create` entry naming its SHA-256), if it has one:
+   * where the backup came from. Undefined for a file this store did not make (or an empty data dir).
+   */
+  madeBy: { seq: number; time: string; actor: string } | undefined;
   /** Where the store that was replaced went (undefined on a dry run or an empty data dir). */
   previous: string | undefined;
   /** The audit chain's head after the restore entry (undefined on a dry run). */
@@ -148,6 +153,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
           secrets: Number(secrets?.n ?? 0),
         },
         dryRun: options.dryRun === true,
+        madeBy: existsSync(live) ? recordOfBackup(live, sha256) : undefined,
         previous: undefined,
         head: undefined,
       };
@@ -252,6 +258,26 @@ function liveHead(file: string): AuditHead | undefined {
     try {
       const row = db.prepare('select seq, mac from audit_head where id = 1').get() as AuditHead | undefined;
       return row === undefined ? undefined : { seq: Number(row.seq), mac: String(row.mac) };
+    } finally {
+      db.close();
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+/** The `backup.create` entry of the store at `file` that names this SHA-256, if any. */
+function recordOfBackup(file: string, sha256: string): RestoreResult['madeBy'] {
+  try {
+    const db = new DatabaseSync(file);
+    try {
+      const rows = db
+        .prepare(
+          "select seq, time, actor, details from audit_log where action = 'backup.create' and outcome = 'success' and details like ?",
+        )
+        .all(`%${sha256}%`) as { seq: number; time: string; actor: string; details: string }[];
+      const row = rows.find((r) => (JSON.parse(r.details) as { sha256?: unknown }).sha256 === sha256);
+      return row === undefined ? undefined : { seq: Number(row.seq), time: row.time, actor: row.actor };
     } finally {
       db.close();
     }

@@ -122,6 +122,15 @@ async function restore(argv: string[]): Promise<number> {
   const what =
     `${result.counts.projects} project(s), ${result.counts.folders} folder(s), ${result.counts.secrets} secret(s), ` +
     `${result.auditEntries} audit entries; root key ${result.rootKeyId}`;
+  const made = result.madeBy;
+  if (made !== undefined) {
+    note(`this server made that backup: audit entry ${made.seq}, ${made.time}, by ${made.actor}`);
+  } else {
+    note(
+      'warning: the current store has no record of making that backup (no backup.create entry with its SHA-256): ' +
+        'make sure it comes from where you think; its names, policies and tokens are not signed',
+    );
+  }
   if (result.dryRun) {
     note(`${result.from} checks out: ${what}. Nothing was changed (--dry-run).`);
     return 0;

@@ -117,11 +117,12 @@ export function createKeyboxClient(options: ClientOptions) {
                 // is a network error like any other.
                 clearTimeout(timer);
                 req.destroy();
+                const failure = error instanceof Error ? error : new Error(String(error));
                 reject(
                   abort ??
-                    (error instanceof KeyboxError || !isSocketError(error)
-                      ? error
-                      : toNetworkError(error as Error, base.origin)),
+                    (failure instanceof KeyboxError || !isSocketError(failure)
+                      ? failure
+                      : toNetworkError(failure, base.origin)),
                 );
               }
             })();
