@@ -12,3 +12,4 @@ export { AppError } from './core/app-error.js';
 export { postgresUrlHasPassword } from './core/store/postgres-url.js';
 export { migrateToPostgres, type MigrateResult } from './migrate.js';
 export { restoreBackup, type RestoreResult } from './restore.js';
+export { rotateRootKey, rotateDataKey, type RootRotation, type DataRotation } from './rotate.js';

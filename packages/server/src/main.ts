@@ -22,6 +22,7 @@ import { openKeyring } from './core/crypto/keyring.js';
 import { loadRootKey, ROOT_KEY_FILE, type RootKey } from './core/crypto/root-key.js';
 import { openStore } from './core/store/open-store.js';
 import type { Store } from './core/store/store.js';
+import { PID_FILE } from './pid-file.js';
 import { createServices, type Services } from './services.js';
 import type { ServerConfig } from './config.js';
 import { createApp } from './http/app.js';
@@ -29,8 +30,6 @@ import { createListener } from './http/listener.js';
 
 export const SERVER_VERSION = '0.1.0';
 export const AUDIT_HEAD_FILE = 'audit.head';
-/** `DATA_DIR/keybox.pid`: the pid of the server running on the data dir (`keybox server restore` checks it). */
-export const PID_FILE = 'keybox.pid';
 
 export interface RunningServer {
   url: string;

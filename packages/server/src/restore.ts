@@ -23,7 +23,8 @@ import { systemClock } from './core/clock.js';
 import { openKeyring } from './core/crypto/keyring.js';
 import { loadRootKey, ROOT_KEY_FILE } from './core/crypto/root-key.js';
 import { openSqliteStore, SQLITE_FILE } from './core/store/open-sqlite-store.js';
-import { AUDIT_HEAD_FILE, PID_FILE } from './main.js';
+import { AUDIT_HEAD_FILE } from './main.js';
+import { runningServer } from './pid-file.js';
 
 /*
  * `keybox server restore`: puts a backup (from `keybox backup create`, or any copy of keybox.db) in place of a
@@ -286,27 +287,12 @@ function recordOfBackup(file: string, sha256: string): RestoreResult['madeBy'] {
   }
 }
 
-/** A server writes DATA_DIR/keybox.pid while it runs: replacing its store under it would lose writes. */
+/** Replacing the store under a running server would lose its writes. */
 function refuseRunningServer(dataDir: string): void {
-  let pid: number;
-  try {
-    pid = Number(readFileSync(join(dataDir, PID_FILE), 'utf8').trim());
-  } catch {
-    return;
+  const running = runningServer(dataDir);
+  if (running !== undefined) {
+    throw new AppError('CONFLICT', `a server (pid ${running.pid}) is running on ${dataDir}: stop it before restoring`);
   }
-  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return;
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return; // gone: a stale pid file
-  }
-  try {
-    // A crashed server's number may have gone to another program since.
-    if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('keybox')) return;
-  } catch {
-    // No /proc (macOS): trust the pid.
-  }
-  throw new AppError('CONFLICT', `a server (pid ${pid}) is running on ${dataDir}: stop it before restoring`);
 }
 
 function syncDir(dir: string): void {

@@ -110,6 +110,10 @@ export function createServices({
       version,
       rootKeyId: keyring.rootKeyId,
       lastBackup: backups.last,
+      lastRotation: async () => {
+        const row = await db.selectFrom('meta').select('value').where('key', '=', 'rotation.last').executeTakeFirst();
+        return row === undefined ? undefined : (JSON.parse(row.value) as { at: string; kind: string });
+      },
       startedAt,
       now: () => clock.now(),
       readHeadFile: async () => {

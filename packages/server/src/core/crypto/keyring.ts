@@ -139,3 +139,46 @@ export async function openKeyring(db: Db, root: RootKey, clock: Clock): Promise<
     },
   };
 }
+
+/**
+ * Root key rotation: every data key unwrapped with `from` and wrapped again with `to`, in the caller's transaction.
+ * Nothing encrypted with the data keys changes, so this is a handful of rows whatever the store's size. Returns the
+ * ids re-wrapped.
+ */
+export async function rewrapDataKeys(trx: Db, from: RootKey, to: RootKey): Promise<number[]> {
+  const fromKey = createSecretKey(from.key);
+  const toKey = createSecretKey(to.key);
+  const rows = await trx.selectFrom('data_keys').selectAll().orderBy('id').execute();
+  for (const row of rows) {
+    if (row.root_key_id !== from.id) {
+      throw new AppError(
+        'INVALID_INPUT',
+        `data key ${row.id} is wrapped with root key ${row.root_key_id}, not ${from.id}`,
+      );
+    }
+    const context = wrapContext(row.id, row.purpose);
+    const wrapped = seal(toKey, 0, open(fromKey, row.wrapped, context), context);
+    await trx.updateTable('data_keys').set({ wrapped, root_key_id: to.id }).where('id', '=', row.id).execute();
+  }
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Data key rotation: a new data key, wrapped with `root`, becomes the active one; the ones it replaces are retired
+ * (still there to decrypt what they encrypted, never used to encrypt again). In the caller's transaction.
+ */
+export async function addDataKey(trx: Db, root: RootKey, clock: Clock): Promise<{ id: number; retired: number[] }> {
+  const now = isoNow(clock);
+  const existing = await trx.selectFrom('data_keys').select(['id', 'purpose', 'retired_at']).execute();
+  const retired = existing.filter((r) => r.purpose === 'data' && r.retired_at === null).map((r) => r.id);
+  const id = Math.max(0, ...existing.map((r) => r.id)) + 1;
+  const wrapped = seal(createSecretKey(root.key), 0, randomBytes(32), wrapContext(id, 'data'));
+  await trx
+    .insertInto('data_keys')
+    .values({ id, purpose: 'data', wrapped, root_key_id: root.id, created_at: now, retired_at: null })
+    .execute();
+  if (retired.length > 0) {
+    await trx.updateTable('data_keys').set({ retired_at: now }).where('id', 'in', retired).execute();
+  }
+  return { id, retired };
+}

@@ -31,7 +31,11 @@ export interface ServerStatus {
     last: { createdAt: string; ageDays: number; bytes: number; auditSeq: number } | null;
     note?: string;
   };
-  rotation: { last: null; note: string };
+  rotation: {
+    /** The last key rotation (`keybox rotate root-key|data-key`), if any. */
+    last: { at: string; kind: string; ageDays: number } | null;
+    note?: string;
+  };
 }
 
 export interface StatusDeps {
@@ -41,6 +45,7 @@ export interface StatusDeps {
   rootKeyId: string;
   startedAt: Date;
   now: () => Date;
+  lastRotation?: () => Promise<{ at: string; kind: string } | undefined>;
   lastBackup?: () => Promise<{ createdAt: string; bytes: number; auditSeq: number } | undefined>;
   /** The head kept outside the database, for the consistency check. */
   readHeadFile: () => Promise<{ seq: number; mac: string } | undefined>;
@@ -62,7 +67,6 @@ export async function serverStatus(deps: StatusDeps): Promise<ServerStatus> {
   const base = {
     version: deps.version,
     uptimeSeconds: Math.round((now.getTime() - deps.startedAt.getTime()) / 1000),
-    rotation: { last: null, note: 'key rotation is not available yet' },
   } as const;
   try {
     const keys = await deps.db
@@ -101,6 +105,7 @@ export async function serverStatus(deps: StatusDeps): Promise<ServerStatus> {
       (ends.headMac ?? '') === (ends.lastMac ?? '') &&
       (file === undefined ? lastSeq === 0 : file.seq <= lastSeq);
     const backup = await deps.lastBackup?.();
+    const rotation = await deps.lastRotation?.();
     const ageDays =
       active === undefined ? null : Math.floor((now.getTime() - Date.parse(active.created_at)) / 86_400_000);
     return {
@@ -121,6 +126,16 @@ export async function serverStatus(deps: StatusDeps): Promise<ServerStatus> {
                 ageDays: Math.floor((now.getTime() - Date.parse(backup.createdAt)) / 86_400_000),
                 bytes: backup.bytes,
                 auditSeq: backup.auditSeq,
+              },
+            },
+      rotation:
+        rotation === undefined
+          ? { last: null, note: 'no key has been rotated (keybox rotate root-key|data-key)' }
+          : {
+              last: {
+                at: rotation.at,
+                kind: rotation.kind,
+                ageDays: Math.floor((now.getTime() - Date.parse(rotation.at)) / 86_400_000),
               },
             },
       store: { ok: true, dialect: deps.dialect },
@@ -147,6 +162,7 @@ export async function serverStatus(deps: StatusDeps): Promise<ServerStatus> {
       status: 'degraded',
       ...base,
       backup: { last: null, note: 'the store cannot be read' },
+      rotation: { last: null, note: 'the store cannot be read' },
       store: { ok: false, dialect: deps.dialect, error: (error as Error).name },
       keys: { rootKeyId: deps.rootKeyId, dataKeys: 0, activeDataKeyCreatedAt: null, activeDataKeyAgeDays: null },
       counts: null,
