@@ -65,7 +65,13 @@ describe('keybox rotate root-key', () => {
     const done = rotate(['root-key', '--data-dir', dataDir]);
     expect(done.stderr).toBe('');
     expect(done.status).toBe(0);
-    const { from, to, keyFile, oldKeyFile, backup } = done.json as Record<string, string>;
+    const { from, to, keyFile, oldKeyFile, backup } = done.json as {
+      from: string;
+      to: string;
+      keyFile: string;
+      oldKeyFile: string;
+      backup: string;
+    };
     expect(to).not.toBe(from);
     expect(keyFile).toBe(join(dataDir, 'keybox.key'));
     expect(readFileSync(keyFile, 'utf8')).not.toBe(oldKey);
@@ -91,6 +97,14 @@ describe('keybox rotate root-key', () => {
       keybox(['audit', 'list', '--action', 'key.rotate', '--json'], { env: serverEnv(again) }).stdout,
     ) as { entries: { actor: string; details: Record<string, unknown> }[] };
     expect(entries.entries).toMatchObject([{ actor: 'system:rotate', details: { kind: 'root', from, to } }]);
+
+    // Everything the server and the rotation wrote is private; the old key left in the data dir is pointed out.
+    const perms = keybox(['audit', 'perms', '--data-dir', dataDir, '--json']);
+    expect(perms.status).toBe(0);
+    expect(JSON.parse(perms.stdout)).toMatchObject({
+      ok: true,
+      findings: [{ path: oldKeyFile, severity: 'warning' }],
+    });
 
     // The backup made first is sealed with the old key: it restores with that one, not with the new one.
     const withOld = keybox(['server', 'restore', '--data-dir', tempDir(), '--from', backup, '--dry-run'], {

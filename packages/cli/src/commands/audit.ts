@@ -1,4 +1,7 @@
-import { bool, int, parseCommand, str, type CommandSpec } from '../args.js';
+import { bool, int, parseCommand, str, strs, type CommandSpec } from '../args.js';
+import { checkTargets, cliStateTargets, dataDirTargets, fixFindings, secretDirTargets } from '../audit/permissions.js';
+import { cacheDir } from '../run/bundle-cache.js';
+import { configDir, sessionFile } from '../config/session.js';
 import { clientOnly, CONNECTION_OPTIONS, JSON_OPTION } from '../command-context.js';
 import { usageError } from '../errors.js';
 import { formatTime, printJson, printLine, printTable } from '../output/print.js';
@@ -49,6 +52,26 @@ const specs = {
       'it later as --expect SEQ:MAC to prove nothing was cut off or rewritten since. Exit 1 when the chain is broken.',
     ],
     options: { ...common, expect: { type: 'string', value: 'SEQ:MAC', description: 'a head recorded earlier' } },
+  },
+  perms: {
+    name: 'keybox audit perms',
+    usage: ['keybox audit perms [--data-dir DIR ...] [--dir SECRETS_DIR ...] [--fix] [--json]'],
+    summary: 'Check the permissions of data dirs, keys, secret files and the CLI state on this machine.',
+    details: [
+      'Reports what could let another user read or replace a secret: a data dir, root key, database or backup that',
+      'others can read; a directory others can write to; a file owned by another user; a dangling symlink; a root',
+      "key left in the data dir after a rotation. Secret files (--dir, e.g. keybox agent's) may be group-readable;",
+      'keys and stores may not. Also checks the login session and the encrypted cache in your home directory.',
+      'Default data dir: KEYBOX_DATA_DIR, or ./.keybox if it exists. --fix sets the modes it can (0700 / 0600).',
+      'Exit 1 when an error remains. Reads no file content.',
+    ],
+    options: {
+      'data-dir': { type: 'string', multiple: true, value: 'DIR', description: "a server's data dir" },
+      dir: { type: 'string', multiple: true, value: 'DIR', description: 'a directory of secret files (agent --dir)' },
+      fix: { type: 'boolean', description: 'chmod what has a wrong mode' },
+      ...JSON_OPTION,
+    },
+    examples: ['keybox audit perms --data-dir /var/lib/keybox --dir /run/keybox'],
   },
 } satisfies Record<string, CommandSpec>;
 
@@ -124,6 +147,45 @@ export function run(argv: string[]) {
             printLine(`head: ${res.head.seq}:${res.head.mac}`);
           }
           return res.ok ? 0 : 1;
+        },
+      },
+      perms: {
+        summary: specs.perms.summary,
+        run(args) {
+          const { values } = parseCommand(specs.perms, args);
+          const env = process.env;
+          const dataDirs = strs(values, 'data-dir');
+          if (dataDirs.length === 0) {
+            const fallback = env['KEYBOX_DATA_DIR'] || '.keybox';
+            if (env['KEYBOX_DATA_DIR'] || process.getBuiltinModule('node:fs').existsSync(fallback))
+              dataDirs.push(fallback);
+          }
+          const targets = () => [
+            ...dataDirs.flatMap((d) => dataDirTargets(d)),
+            ...strs(values, 'dir').flatMap((d) => secretDirTargets(d)),
+            ...cliStateTargets(configDir(env), sessionFile(env), cacheDir(env)),
+          ];
+          let findings = checkTargets(targets());
+          const fixed = bool(values, 'fix') ? fixFindings(findings) : [];
+          if (fixed.length > 0) findings = checkTargets(targets());
+          const checked = targets().length;
+          const errors = findings.filter((f) => f.severity === 'error').length;
+          if (bool(values, 'json')) {
+            printJson({ ok: errors === 0, checked, fixed, findings });
+          } else {
+            for (const path of fixed) printLine(`fixed     ${path}`);
+            if (findings.length > 0) {
+              printTable(
+                ['SEVERITY', 'PATH', 'PROBLEM'],
+                findings.map((f) => [f.severity, f.path, f.problem]),
+              );
+            }
+            printLine(
+              `${checked} path(s) checked: ${errors} error(s), ${findings.length - errors} warning(s)` +
+                (dataDirs.length === 0 ? ' (no data dir: give --data-dir to check a server)' : ''),
+            );
+          }
+          return Promise.resolve(errors === 0 ? 0 : 1);
         },
       },
     },
