@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, openSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
+import { Worker } from 'node:worker_threads';
 import { AppError } from '../app-error.js';
 import { audited, type TxAudit } from '../audit/tx-audit.js';
 import type { Clock } from '../clock.js';
@@ -53,7 +53,7 @@ export function createBackupService(deps: BackupDeps) {
     const file = join(deps.dataDir, `.backup-${randomBytes(8).toString('hex')}.db`);
     try {
       await deps.snapshot(file);
-      const auditSeq = checkCopy(file);
+      const auditSeq = await checkCopy(file);
       const sha256 = await digest(file);
       const record: BackupRecord = {
         createdAt: deps.clock.now().toISOString(),
@@ -97,22 +97,41 @@ export type BackupService = ReturnType<typeof createBackupService>;
 
 /**
  * Opens the copy on its own and makes it a standalone file (rollback journal instead of WAL: nothing beside it to
- * carry along). It must pass SQLite's quick check. Returns its last audit entry's number.
+ * carry along). It must pass SQLite's quick check. Returns its last audit entry's number. On a worker thread:
+ * node:sqlite is synchronous, and checking a 74 MiB copy (100k secrets) held the event loop for ~115 ms.
  */
-function checkCopy(file: string): number {
-  const copy = new DatabaseSync(file);
+function checkCopy(file: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(CHECK_COPY, { eval: true, workerData: file });
+    worker.once('message', (answer: { seq?: number; error?: string }) => {
+      if (answer.error !== undefined) reject(new AppError('INTERNAL', answer.error));
+      else resolve(answer.seq ?? 0);
+    });
+    worker.once('error', reject);
+  });
+}
+
+const CHECK_COPY = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { DatabaseSync } = require('node:sqlite');
+try {
+  const copy = new DatabaseSync(workerData);
   try {
     copy.exec('pragma journal_mode = delete');
-    const check = copy.prepare('pragma quick_check').all() as { quick_check: string }[];
-    if (check.length !== 1 || check[0]?.quick_check !== 'ok') {
-      throw new AppError('INTERNAL', 'the backup copy failed its integrity check; nothing was recorded');
+    const check = copy.prepare('pragma quick_check').all();
+    if (check.length !== 1 || check[0].quick_check !== 'ok') {
+      parentPort.postMessage({ error: 'the backup copy failed its integrity check; nothing was recorded' });
+    } else {
+      const head = copy.prepare('select max(seq) as seq from audit_log').get();
+      parentPort.postMessage({ seq: Number(head?.seq ?? 0) });
     }
-    const head = copy.prepare('select max(seq) as seq from audit_log').get() as { seq: number | null } | undefined;
-    return Number(head?.seq ?? 0);
   } finally {
     copy.close();
   }
+} catch (error) {
+  parentPort.postMessage({ error: 'the backup copy cannot be opened: ' + (error && error.code || 'error') });
 }
+`;
 
 function digest(file: string): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -21,18 +21,28 @@ export async function checkReadable(db: Db, keyring: Keyring): Promise<ReadableC
   const note = (what: string) => {
     if (result.problems.length < 20) result.problems.push(what);
   };
-  for (let offset = 0; ; offset += PAGE) {
+  // Keyset paging (by the primary keys), not OFFSET: each page starts where the last one ended, so the whole pass
+  // stays linear in the store's size.
+  for (let after: { id: string; version: number } | undefined; ;) {
+    const last = after;
     const rows = await db
       .selectFrom('secret_versions as v')
       .innerJoin('secrets as s', 's.id', 'v.secret_id')
       .innerJoin('folders as f', 'f.id', 's.folder_id')
       .innerJoin('environments as e', 'e.id', 'f.environment_id')
-      .select(['v.value', 'v.version', 's.name', 'f.path', 'e.id as envId', 'e.project_id as projectId'])
+      .select(['v.secret_id', 'v.value', 'v.version', 's.name', 'f.path', 'e.id as envId', 'e.project_id as projectId'])
       .where('v.value', 'is not', null)
+      .$if(last !== undefined, (q) =>
+        q.where((eb) =>
+          eb.or([
+            eb('v.secret_id', '>', last!.id),
+            eb.and([eb('v.secret_id', '=', last!.id), eb('v.version', '>', last!.version)]),
+          ]),
+        ),
+      )
       .orderBy('v.secret_id')
       .orderBy('v.version')
       .limit(PAGE)
-      .offset(offset)
       .execute();
     for (const row of rows) {
       const env: EnvRef = { projectId: row.projectId, envId: row.envId, project: '', env: '' };
@@ -43,17 +53,20 @@ export async function checkReadable(db: Db, keyring: Keyring): Promise<ReadableC
         note(`${row.path} ${row.name} version ${row.version} does not decrypt`);
       }
     }
-    if (rows.length < PAGE) break;
+    const end = rows.at(-1);
+    if (rows.length < PAGE || end === undefined) break;
+    after = { id: end.secret_id, version: end.version };
   }
-  for (let offset = 0; ; offset += PAGE) {
+  for (let after: string | undefined; ;) {
+    const last = after;
     const rows = await db
       .selectFrom('folders as f')
       .innerJoin('environments as e', 'e.id', 'f.environment_id')
-      .select(['f.bundle', 'f.path', 'f.revision', 'e.id as envId', 'e.project_id as projectId'])
+      .select(['f.id', 'f.bundle', 'f.path', 'f.revision', 'e.id as envId', 'e.project_id as projectId'])
       .where('f.bundle', 'is not', null)
+      .$if(last !== undefined, (q) => q.where('f.id', '>', last!))
       .orderBy('f.id')
       .limit(PAGE)
-      .offset(offset)
       .execute();
     for (const row of rows) {
       const env: EnvRef = { projectId: row.projectId, envId: row.envId, project: '', env: '' };
@@ -64,7 +77,9 @@ export async function checkReadable(db: Db, keyring: Keyring): Promise<ReadableC
         note(`the bundle of folder ${row.path} (revision ${row.revision}) does not decrypt`);
       }
     }
-    if (rows.length < PAGE) break;
+    const end = rows.at(-1);
+    if (rows.length < PAGE || end === undefined) break;
+    after = end.id;
   }
   return result;
 }
