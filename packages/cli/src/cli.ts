@@ -45,7 +45,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     load: () => import('./commands/policies.js'),
   },
   tokens: { summary: 'static API tokens: create, list, revoke', load: () => import('./commands/tokens.js') },
-  audit: { summary: 'the tamper-evident audit log: list and verify', load: () => import('./commands/audit.js') },
+  audit: {
+    summary: 'the audit log (list, verify); permissions of keys and files (perms)',
+    load: () => import('./commands/audit.js'),
+  },
   backup: { summary: "download a consistent copy of the server's store", load: () => import('./commands/backup.js') },
   rotate: { summary: 'rotate the root key or the data key', load: () => import('./commands/rotate.js') },
   server: { summary: 'start the Keybox server', load: () => import('./commands/server.js') },

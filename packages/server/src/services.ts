@@ -34,7 +34,7 @@ export interface ServicesDeps {
   auditSink?: ((line: string) => void) | undefined;
   /** Told when the audit sink fails (the entries are stored all the same). */
   onAuditSinkError?: ((error: unknown) => void) | undefined;
-  /** The store's snapshot and the data dir it is made in: backups through the API (SQLite only). */
+  /** The store's snapshot and the data dir it is made in: backups through the API. */
   snapshot?: ((file: string) => Promise<void>) | undefined;
   dataDir?: string | undefined;
 }

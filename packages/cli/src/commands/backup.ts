@@ -14,13 +14,14 @@ export const specs = {
   create: {
     name: 'keybox backup create',
     usage: ['keybox backup create [--output FILE|DIR] [--json]'],
-    summary: "Download a consistent copy of the server's store (admin; SQLite stores).",
+    summary: "Download a consistent copy of the server's store (admin), on SQLite or PostgreSQL.",
     details: [
       'The copy is a SQLite file holding what the store holds: values encrypted as at rest, names and metadata,',
       'the audit log. It does not hold the root key, and cannot be read without it: keep the key elsewhere.',
       'Written 0600 as keybox-backup-<time>.db (in DIR, or the current directory), never over an existing file, and',
       'checked against the SHA-256 the server sent. Restore it with keybox server restore (server stopped).',
-      'A PostgreSQL store is backed up with pg_dump instead (docs/deploy.md).',
+      'A PostgreSQL store gives the same kind of SQLite file, read from one snapshot: restore it into a data dir',
+      'and bring it back with keybox server migrate (docs/deploy.md).',
     ],
     options: {
       ...CONNECTION_OPTIONS,

@@ -46,7 +46,7 @@ export function createBackupService(deps: BackupDeps) {
     if (deps.snapshot === undefined || deps.dataDir === undefined) {
       throw new AppError(
         'INVALID_INPUT',
-        'this server stores its data in PostgreSQL: back it up with pg_dump (see docs/deploy.md)',
+        'this store cannot be copied by the server (no snapshot): back it up with its own tools',
       );
     }
     // Beside the store, so the copy lands on the same (private) file system and never in a shared /tmp.

@@ -117,7 +117,7 @@ export async function serverStatus(deps: StatusDeps): Promise<ServerStatus> {
               last: null,
               note:
                 deps.dialect === 'postgres'
-                  ? 'PostgreSQL is backed up with pg_dump, which the server does not see'
+                  ? 'no backup has been made with keybox backup create (pg_dump runs are not seen by the server)'
                   : 'no backup has been made with keybox backup create',
             }
           : {

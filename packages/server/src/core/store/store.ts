@@ -31,7 +31,7 @@ export interface Store {
   onFolderChanged?(listener: (folderId: string) => void): () => void;
   /**
    * Copies the whole database, consistently, into a new SQLite file at `file` (mode 0600), in steps that leave the
-   * event loop free between them. SQLite only: PostgreSQL has pg_dump.
+   * event loop free between them (PostgreSQL: one read-only snapshot, copied into a new SQLite store).
    */
   snapshot?(file: string): Promise<void>;
   /** A short description for logs, without credentials: `sqlite /var/lib/keybox/keybox.db`, `postgres db:5432/keybox`. */
