@@ -55,20 +55,26 @@ export async function watchAndRender(options: LoopOptions): Promise<void> {
       cutShort?.();
     }
   })();
-  const interruptible = <T>(work: Promise<T>): Promise<T | undefined> =>
-    hangup
-      ? Promise.resolve(undefined)
-      : Promise.race([work, new Promise<undefined>((resolve) => (cutShort = () => resolve(undefined)))]);
+  // The work is started only when no SIGHUP is pending; work cut short is left to finish or fail on its own.
+  const interruptible = <T>(start: () => Promise<T>): Promise<T | undefined> => {
+    if (hangup) return Promise.resolve(undefined);
+    const work = start();
+    work.catch(() => undefined);
+    return Promise.race([work, new Promise<undefined>((resolve) => (cutShort = () => resolve(undefined)))]);
+  };
 
   for (let turn = 0; options.turns === undefined || turn < options.turns; turn++) {
     try {
-      const answer = await interruptible(options.call((c) => c.watch(options.scope, etag, 25)));
-      if (failures > 0) options.report({ event: 'reconnected' });
-      failures = 0;
+      const answer = await interruptible(() => options.call((c) => c.watch(options.scope, etag, 25)));
+      // Only an answer says the server is back (a SIGHUP cuts the wait short without one).
+      if (answer !== undefined) {
+        if (failures > 0) options.report({ event: 'reconnected' });
+        failures = 0;
+      }
       const repaired = await options.repair();
       if (repaired.length > 0) options.report({ event: 'repaired', names: repaired });
       if (answer?.changed !== true && !hangup) continue;
-      if (!hangup) await interruptible(sleep(options.debounceMs));
+      if (!hangup) await interruptible(() => sleep(options.debounceMs));
       hangup = false;
       const result = await options.call((c) => c.bulkRead(options.scope, etag === undefined ? {} : { etag }));
       if (result.notModified) {
@@ -97,7 +103,7 @@ export async function watchAndRender(options: LoopOptions): Promise<void> {
       } catch {
         // Reported by the next turn's render, if it persists.
       }
-      await interruptible(sleep(wait * 1000));
+      await interruptible(() => sleep(wait * 1000));
     }
   }
 }
