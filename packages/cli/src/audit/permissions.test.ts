@@ -78,6 +78,19 @@ describe('keybox audit perms', () => {
     expect(found).toEqual([['/OPEN', 'is readable by every user (0604)']]);
   });
 
+  it('checks a sub-directory of a secret dir as a directory, and never proposes to chmod through a link', () => {
+    const dir = dataDir();
+    // As Kubernetes mounts a secret volume: a timestamped directory behind a ..data link.
+    mkdirSync(join(dir, '..2026_12_07'), { mode: 0o755 });
+    chmodSync(join(dir, '..2026_12_07'), 0o755);
+    symlinkSync(join(dir, '..2026_12_07'), join(dir, '..data'));
+    const found = checkTargets(secretDirTargets(dir)).map((f) => [f.path.slice(dir.length), f.problem, f.fix]);
+    expect(found).toContainEqual(['/..2026_12_07', 'can be listed by every user (0755)', 0o700]);
+    // The link is checked as the directory it leads to, reported, and left alone by --fix.
+    expect(found).toContainEqual(['/..data', 'can be listed by every user (0755)', undefined]);
+    expect(found.some(([, problem]) => problem === 'is readable by every user (0755)')).toBe(false);
+  });
+
   it("reports another user's file, a symlink and a dangling one", () => {
     const dir = dataDir();
     const uid = process.getuid?.();

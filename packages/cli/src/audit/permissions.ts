@@ -54,7 +54,12 @@ export function secretDirTargets(dir: string): Target[] {
   if (stat === undefined || !stat.isDirectory()) return [{ path: dir, kind: 'secret', optional: false }];
   return [
     { path: dir, kind: 'dir', optional: false },
-    ...safeList(dir).map((name) => ({ path: path.join(dir, name), kind: 'secret' as const, optional: false })),
+    ...safeList(dir).map((name) => {
+      const full = path.join(dir, name);
+      // A sub-directory (or a link to one, like Kubernetes' ..data) is checked as a directory, not as a file.
+      const kind: Target['kind'] = statOf(full)?.isDirectory() === true ? 'dir' : 'secret';
+      return { path: full, kind, optional: false };
+    }),
   ];
 }
 
@@ -63,6 +68,14 @@ function safeList(dir: string): string[] {
     return fs.readdirSync(dir).sort();
   } catch {
     return [];
+  }
+}
+
+function statOf(p: string) {
+  try {
+    return fs.statSync(p);
+  } catch {
+    return undefined;
   }
 }
 
@@ -141,7 +154,10 @@ export function checkTargets(targets: readonly Target[], uid = process.getuid?.(
       });
     }
   }
-  return findings;
+  // chmod follows symlinks: what a link points to is reported, never changed by --fix.
+  return findings.map((f) =>
+    f.fix !== undefined && lstat(f.path)?.isSymbolicLink() === true ? { ...f, fix: undefined } : f,
+  );
 }
 
 /** Sets the modes `checkTargets` proposed; returns the paths changed. */
