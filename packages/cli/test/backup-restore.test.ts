@@ -101,6 +101,10 @@ describe('keybox server restore', () => {
     const running = keybox(['server', 'restore', '--data-dir', dataDir, '--from', backup.file]);
     expect(running.status).toBe(1);
     expect(running.stderr).toMatch(/a server \(pid \d+\) is running/);
+    // A dry run changes nothing, so it may check a backup beside the running server.
+    const besideServer = keybox(['server', 'restore', '--data-dir', dataDir, '--from', backup.file, '--dry-run']);
+    expect(besideServer.stderr).not.toMatch(/is running/);
+    expect(besideServer.status).toBe(0);
     await server.stop();
     servers.splice(0);
 

@@ -3,6 +3,7 @@ import {
   chmodSync,
   closeSync,
   copyFileSync,
+  linkSync,
   existsSync,
   fsyncSync,
   mkdirSync,
@@ -75,7 +76,8 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
     throw new AppError('INVALID_INPUT', `--data-dir ${dataDir} is not a directory`);
   }
   checkSqliteFile(from);
-  refuseRunningServer(dataDir);
+  // A dry run changes nothing in the data dir: it may run beside the server (on a schedule, say).
+  if (options.dryRun !== true) refuseRunningServer(dataDir);
   const usesDataDirKey = (options.masterKey ?? '') === '' && (options.masterKeyFile ?? '') === '';
   if (usesDataDirKey && !existsSync(join(dataDir, ROOT_KEY_FILE))) {
     throw new AppError(
@@ -188,20 +190,35 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
     }
     if (options.dryRun === true) return result;
 
-    // Aside, not deleted: a restore can be undone by moving these back.
+    // Aside, not deleted: a restore can be undone by moving these back. The old store gets a second name (a hard
+    // link) and the copy then replaces it in one rename: at no moment is there no keybox.db (a server started then
+    // would make a new, empty store). Its -wal and -shm go aside first: left in place, SQLite would apply the old
+    // store's WAL to the new file.
     const stamp = new Date()
       .toISOString()
       .replace(/[-:]/g, '')
       .replace(/\.\d+Z$/, 'Z');
     const aside = `${live}.before-restore-${stamp}`;
-    if (existsSync(live)) {
-      for (const suffix of ['-wal', '-shm']) if (existsSync(live + suffix)) renameSync(live + suffix, aside + suffix);
-      renameSync(live, aside);
-      result.previous = aside;
+    const moved: [string, string][] = [];
+    try {
+      for (const suffix of ['-wal', '-shm']) {
+        if (existsSync(live + suffix)) {
+          renameSync(live + suffix, aside + suffix);
+          moved.push([aside + suffix, live + suffix]);
+        }
+      }
+      if (existsSync(live)) {
+        linkSync(live, aside);
+        result.previous = aside;
+      }
+      renameSync(copy, live);
+    } catch (error) {
+      for (const [from, to] of moved) renameSync(from, to);
+      if (result.previous !== undefined) rmSync(aside, { force: true });
+      throw error;
     }
     const headFile = join(dataDir, AUDIT_HEAD_FILE);
     if (existsSync(headFile)) renameSync(headFile, `${headFile}.before-restore-${stamp}`);
-    renameSync(copy, live);
     await writeHead(headFile, result.head ?? readHead(join(work, AUDIT_HEAD_FILE)) ?? { seq: 0, mac: '' });
     syncDir(dataDir);
     return result;

@@ -152,10 +152,18 @@ export async function rotateRootKey(
     const target =
       options.newKeyFile === undefined ? join(dataDir, `${ROOT_KEY_FILE}.new`) : resolve(options.newKeyFile);
     const given = existsSync(target) && options.newKeyFile !== undefined;
+    const live = join(dataDir, ROOT_KEY_FILE);
+    const oldKeyFile = `${live}.${root.id}.old`;
+    if (options.newKeyFile === undefined && existsSync(oldKeyFile) && !sameFile(oldKeyFile, live)) {
+      throw new AppError('CONFLICT', `${oldKeyFile} exists and is not the current key file: move it away first`);
+    }
     const next = given ? readNewKey(target) : createKeyFile(target);
+    let attempted = false;
     try {
       if (next.id === root.id) throw new AppError('INVALID_INPUT', 'the new root key is the current one');
       result.to = next.id;
+      // The old key gets its second name before anything changes, so no failure later leaves it without one.
+      if (options.newKeyFile === undefined && !existsSync(oldKeyFile)) linkSync(live, oldKeyFile);
       // A backup first, sealed with the old key: the way back if anything below goes wrong.
       if (store.snapshot !== undefined) {
         const dir = join(dataDir, 'backups');
@@ -167,21 +175,21 @@ export async function rotateRootKey(
         result.backup = join(dir, `keybox-before-root-rotation-${stamp}.db`);
         await store.snapshot(result.backup);
       }
+      attempted = true;
       await store.db.transaction().execute((trx) => rewrapDataKeys(trx, root, next));
     } catch (error) {
-      // Nothing was re-wrapped (one transaction): a key made for this run is of no use.
-      if (!given) rmSync(target, { force: true });
+      // A key made for this run goes only when the store certainly does not need it: before the transaction, or
+      // after one that left every data key with the old root key (a COMMIT that failed may still have landed).
+      if (!given && (!attempted || (await stillWrappedBy(store, root.id)))) rmSync(target, { force: true });
       throw error;
     }
     const after = await openKeyring(store.db, next, systemClock);
     if (after.activeKeyId !== before.activeKeyId) throw new AppError('INTERNAL', 'the rotated store lost its data key');
 
     if (options.newKeyFile === undefined) {
-      // The data dir's key file now holds the new key; the old one stays for the backups made with it.
-      const live = join(dataDir, ROOT_KEY_FILE);
-      result.oldKeyFile = `${live}.${root.id}.old`;
-      linkSync(live, result.oldKeyFile);
+      // The data dir's key file now holds the new key; the old one stays (keybox.key.<id>.old) for its backups.
       renameSync(target, live);
+      result.oldKeyFile = oldKeyFile;
       result.keyFile = live;
     } else {
       result.keyFile = target;
@@ -318,6 +326,23 @@ async function reencrypt(db: Db, keyring: Keyring): Promise<{ values: number; bu
     if (n < BATCH) break;
   }
   return done;
+}
+
+async function stillWrappedBy(store: Store, rootId: string): Promise<boolean> {
+  try {
+    const rows = await store.db.selectFrom('data_keys').select('root_key_id').execute();
+    return rows.length > 0 && rows.every((r) => r.root_key_id === rootId);
+  } catch {
+    return false;
+  }
+}
+
+function sameFile(a: string, b: string): boolean {
+  try {
+    return readFileSync(a).equals(readFileSync(b));
+  } catch {
+    return false;
+  }
 }
 
 function createKeyFile(path: string): RootKey {

@@ -108,6 +108,8 @@ function checkCopy(file: string): Promise<number> {
       else resolve(answer.seq ?? 0);
     });
     worker.once('error', reject);
+    // A worker that dies without answering (out of memory, say) must not leave the request waiting for ever.
+    worker.once('exit', (code) => reject(new AppError('INTERNAL', `the backup check stopped (exit ${code})`)));
   });
 }
 
