@@ -67,6 +67,7 @@ describe('parseServerConfig', () => {
         tlsCert: undefined,
         tlsKey: undefined,
         insecureListen: false,
+        webUi: true,
         logLevel: 'info',
       },
     });

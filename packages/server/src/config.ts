@@ -18,6 +18,8 @@ export interface ServerConfig {
   /** Also stream audit entries as JSON lines to this file (0600), or `-` for stdout. */
   readonly auditFile: string | undefined;
   readonly insecureListen: boolean;
+  /** Serve the web admin UI at / (the API is served either way). */
+  readonly webUi: boolean;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -34,6 +36,7 @@ export interface RawServerConfig {
   tlsClientCa?: string | undefined;
   auditFile?: string | undefined;
   insecureListen?: boolean | undefined;
+  webUi?: boolean | undefined;
   logLevel?: string | undefined;
 }
 
@@ -50,6 +53,7 @@ const schema = z.object({
   tlsClientCa: z.string().optional(),
   auditFile: z.string().optional(),
   insecureListen: z.boolean().default(false),
+  webUi: z.boolean().default(true),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -96,6 +100,7 @@ export function parseServerConfig(raw: RawServerConfig): ConfigResult {
       tlsClientCa: c.tlsClientCa,
       auditFile: c.auditFile,
       insecureListen: c.insecureListen,
+      webUi: c.webUi,
       logLevel: c.logLevel,
     }),
   };

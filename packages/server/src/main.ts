@@ -14,6 +14,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { AppError } from './core/app-error.js';
 import type { TxAudit } from './core/audit/tx-audit.js';
@@ -96,7 +97,9 @@ export async function startServer(config: ServerConfig, io: ServerIo): Promise<R
   if (root.created)
     io.notice(`created root key ${root.path ?? ''} (0600); back it up: without it nothing can be decrypted`);
 
-  const app = createApp({ ...services, logger, clock, version: SERVER_VERSION });
+  // The web UI's files sit beside the built server (dist/web, from src/web/app).
+  const webRoot = config.webUi ? fileURLToPath(new URL('./web/', import.meta.url)) : undefined;
+  const app = createApp({ ...services, logger, clock, version: SERVER_VERSION, webRoot });
   // Expired logins are kept a week (for lookups and the audit trail's token ids), then deleted, hourly.
   const purgeTokens = () => {
     const cutoff = new Date(clock.now().getTime() - 7 * 86400_000).toISOString();

@@ -18,7 +18,8 @@ export const spec: CommandSpec = {
     'it; every one needs the same root key. Keep the password out of the command line: PGPASSWORD, PGPASSFILE',
     '(~/.pgpass) and the other PG* variables are read, or put the whole URL in KEYBOX_DB.',
     'Environment: KEYBOX_DATA_DIR, KEYBOX_LISTEN, KEYBOX_DB, KEYBOX_MASTER_KEY, KEYBOX_MASTER_KEY_FILE, KEYBOX_TLS_CERT,',
-    'KEYBOX_TLS_KEY, KEYBOX_TLS_CLIENT_CA, KEYBOX_AUDIT_FILE, KEYBOX_LOG_LEVEL (flags win).',
+    'KEYBOX_TLS_KEY, KEYBOX_TLS_CLIENT_CA, KEYBOX_AUDIT_FILE, KEYBOX_LOG_LEVEL, KEYBOX_WEB_UI=off (flags win).',
+    "The web admin UI is served at / (sign in with a user's password or a token); --no-web-ui turns it off.",
   ],
   options: {
     'data-dir': { type: 'string', value: 'DIR', description: 'where the store and root key live (default ./.keybox)' },
@@ -39,6 +40,7 @@ export const spec: CommandSpec = {
       description: 'also append audit entries as JSON lines to FILE (0600), - for stdout',
     },
     'insecure-listen': { type: 'boolean', description: 'allow a non-loopback address without TLS' },
+    'no-web-ui': { type: 'boolean', description: 'do not serve the web admin UI at / (the API is served either way)' },
     'log-level': { type: 'string', value: 'LEVEL', description: 'fatal, error, warn, info (default), debug' },
   },
   examples: [
@@ -207,6 +209,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
     tlsClientCa: pick('tls-client-ca', 'KEYBOX_TLS_CLIENT_CA'),
     auditFile: pick('audit-file', 'KEYBOX_AUDIT_FILE'),
     insecureListen: bool(values, 'insecure-listen'),
+    webUi: !(bool(values, 'no-web-ui') || /^(0|off|false|no)$/i.test(env['KEYBOX_WEB_UI'] ?? '')),
     logLevel: pick('log-level', 'KEYBOX_LOG_LEVEL'),
   });
   if (!parsed.ok) {

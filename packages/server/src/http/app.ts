@@ -26,6 +26,8 @@ import { auditRoutes, type AuditRouteDeps } from './routes/audit-routes.js';
 import { backupRoutes } from './routes/backup-routes.js';
 import type { BackupService } from '../core/backup/backup-service.js';
 import { authRoutes } from './routes/auth-routes.js';
+import { assertFromWebUi, sessionCookieOf, sessionRoutes } from './routes/session-routes.js';
+import { webRoutes } from '../web/web-routes.js';
 import { manifestRoutes } from './routes/manifest-routes.js';
 import { projectRoutes } from './routes/project-routes.js';
 import { bulkReadRoute, secretRoutes } from './routes/secret-routes.js';
@@ -59,10 +61,14 @@ export interface AppDeps {
   clock: Clock;
   version: string;
   limits?: Partial<AppLimits>;
+  /** Where the web UI's built files are (dist/web): the UI is served at / when this is given. */
+  webRoot?: string;
 }
 
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 const PUBLIC_ROUTES = new Set(['/api/v1/auth/login', '/api/v1/auth/user-login']);
+/** Starting a web UI session needs no token (a password or the token is in the body); ending one does. */
+const SESSION_PATH = '/api/v1/auth/session';
 
 const SECURITY_ENTRIES = Object.entries(SECURITY_HEADERS);
 
@@ -133,8 +139,21 @@ export function createApp(deps: AppDeps) {
 
   app.use('/api/v1/*', auditMiddleware(deps.auditLog));
   app.use('/api/v1/*', async (c, next) => {
-    if (PUBLIC_ROUTES.has(c.req.path)) return next();
+    if (PUBLIC_ROUTES.has(c.req.path) || (c.req.path === SESSION_PATH && c.req.method === 'POST')) return next();
     const header = c.req.header('authorization');
+    // No Authorization header: the web UI's session cookie, honoured only on the UI's own requests.
+    const session = header === undefined ? sessionCookieOf(c) : undefined;
+    if (session !== undefined) {
+      assertFromWebUi(c);
+      const result = await authenticateRequest(c, session.token, {
+        tokens: deps.tokens,
+        authFailuresPerIp: limits.authFailuresPerIp,
+      });
+      if (result === true) return next();
+      throw new AppError('UNAUTHENTICATED', 'the session has ended: sign in again', undefined, {
+        audit: { reason: result?.ok === false ? result.reason : 'unknown', via: 'session cookie' },
+      });
+    }
     const match = header === undefined ? null : BEARER.exec(header);
     const result = await authenticateRequest(c, match?.[1], {
       tokens: deps.tokens,
@@ -161,6 +180,7 @@ export function createApp(deps: AppDeps) {
       auditLog: deps.auditLog,
     }),
   );
+  app.route('/api/v1/auth', sessionRoutes({ users: deps.users, tokens: deps.tokens, limits, auditLog: deps.auditLog }));
   app.route('/api/v1/secrets', bulkReadRoute({ secrets: deps.secrets, changes: deps.changes }));
   app.route('/api/v1/projects', projectRoutes({ projects: deps.projects, auditLog: deps.auditLog }));
   app.route(
@@ -199,6 +219,8 @@ export function createApp(deps: AppDeps) {
       version: deps.version,
     }),
   );
+
+  if (deps.webRoot !== undefined) app.route('/', webRoutes({ webRoot: deps.webRoot }));
 
   app.notFound((c) => {
     if (isVaultPath(c.req.path)) throw new AppError('NOT_FOUND', `no handler for route "${c.req.path.slice(4)}"`);

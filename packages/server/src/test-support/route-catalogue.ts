@@ -82,6 +82,13 @@ export const ROUTE_CATALOGUE: CatalogueRoute[] = [
     path: '/api/v1/auth/user-login',
     body: { name: f.userName, password: f.userPassword },
   })),
+  // The web UI's session: started with a password or a token (and the CSRF header), ended by any caller.
+  route('POST', '/api/v1/auth/session', { kind: 'public' }, (f) => ({
+    path: '/api/v1/auth/session',
+    body: { name: f.userName, password: f.userPassword },
+    headers: { 'x-keybox-csrf': '1' },
+  })),
+  route('DELETE', '/api/v1/auth/session', { kind: 'authenticated' }, () => ({ path: '/api/v1/auth/session' })),
   route('GET', '/api/v1/auth/token', { kind: 'authenticated' }, () => ({ path: '/api/v1/auth/token' })),
   route('POST', '/api/v1/auth/token/renew', { kind: 'authenticated' }, () => ({ path: '/api/v1/auth/token/renew' })),
   route('POST', '/api/v1/auth/token/revoke', { kind: 'authenticated' }, () => ({ path: '/api/v1/auth/token/revoke' })),
