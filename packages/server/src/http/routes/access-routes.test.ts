@@ -131,6 +131,16 @@ describe('who may change access', () => {
     expect((await t.call('POST', '/api/v1/auth/user-login', { name: 'bob', password: PASSWORD })).status).toBe(200);
   });
 
+  it("asks an admin for their own current password too, not for someone else's", async () => {
+    const root = await session('root', ['admin']);
+    await session('carol');
+    const patch = (name: string, body: unknown) => t.call('PATCH', `/api/v1/users/${name}`, body, { token: root });
+    expect((await patch('carol', { password: 'another new passphrase' })).status).toBe(200);
+    expectError(await patch('root', { password: 'a brand new passphrase' }), 'UNAUTHENTICATED', /current password/);
+    // (The change ends root's sessions, this one included.)
+    expect((await patch('root', { password: 'a brand new passphrase', currentPassword: PASSWORD })).status).toBe(200);
+  });
+
   it('keeps a project admin from granting itself more', async () => {
     await t.services.policies.put(
       'shop-admin',
