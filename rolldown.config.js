@@ -1,4 +1,17 @@
+import { readFileSync } from 'node:fs';
 import { defineConfig } from 'rolldown';
+
+const WEB = 'packages/server/src/web/app';
+
+/** The UI's stylesheet and icon go beside its script as they are (hand-written, small: no CSS tool needed). */
+const webAssets = {
+  name: 'keybox-web-assets',
+  generateBundle() {
+    for (const name of ['app.css', 'favicon.svg']) {
+      this.emitFile({ type: 'asset', fileName: name, source: readFileSync(`${WEB}/${name}`) });
+    }
+  },
+};
 
 /*
  * Two bundles, built from tsc's output.
@@ -15,6 +28,9 @@ import { defineConfig } from 'rolldown';
  * its own and the PostgreSQL client (pg) stays outside, both imported only by a server started with
  * --db postgres://: in the one file, even unused, they cost the embedded-store server ~0.5-1.5 MiB of resident
  * memory (idle RSS over bare Node went from 24.7 to 25.4 MiB, past its 25 MiB bar).
+ *
+ * The web UI (packages/server/dist/web/app.js, served by the server at /): Preact and the pages, built from the
+ * TypeScript sources directly, minified, for the browser. The server only reads these files when a browser asks.
  */
 export default defineConfig([
   {
@@ -43,6 +59,18 @@ export default defineConfig([
             ? 'keybox-server-runtime.js'
             : 'keybox-server-common.js',
       format: 'esm',
+    },
+  },
+  {
+    input: `${WEB}/main.tsx`,
+    platform: 'browser',
+    tsconfig: `${WEB}/tsconfig.json`,
+    plugins: [webAssets],
+    output: {
+      file: 'packages/server/dist/web/app.js',
+      format: 'esm',
+      minify: true,
+      codeSplitting: false,
     },
   },
 ]);

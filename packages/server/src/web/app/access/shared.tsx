@@ -1,0 +1,134 @@
+import { Fragment, type ComponentChildren } from 'preact';
+import { api, ApiError } from '../api.js';
+import { Dialog, ErrorNote, useAction, useLoad } from '../ui.js';
+
+/** A policy as `GET /policies` answers it (core/policy/policy-service.ts). */
+export interface PolicyRule {
+  effect: 'allow' | 'deny';
+  projects: string[];
+  environments: string[];
+  paths: string[];
+  capabilities: ('read' | 'list' | 'write' | 'delete' | 'admin')[];
+}
+
+export interface Policy {
+  name: string;
+  description: string;
+  rules: PolicyRule[];
+  builtin: boolean;
+  updatedAt: string;
+  updatedBy: string;
+}
+
+/** A path segment for the API: names are validated by the server, but must not be able to change the route. */
+export const seg = (name: string) => encodeURIComponent(name);
+
+/** A form mistake caught before asking the server, shown like the server's own INVALID_INPUT. */
+export function invalid(message: string): ApiError {
+  return new ApiError(400, 'INVALID_INPUT', message, undefined, undefined);
+}
+
+/** Names typed as "a, b c": split on commas and spaces, empties and repeats dropped. */
+export function parseList(text: string): string[] {
+  return [...new Set(text.split(/[\s,]+/).filter((s) => s !== ''))];
+}
+
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+
+/**
+ * `90s`, `15m`, `1h`, `7d`, `2w` or plain seconds (the CLI's --ttl syntax, so both read the same); empty is
+ * undefined, for the server's default.
+ */
+export function parseDuration(text: string, what: string): number | undefined {
+  const trimmed = text.trim();
+  if (trimmed === '') return undefined;
+  const m = /^(\d{1,9})\s*([smhdw]?)$/i.exec(trimmed);
+  const seconds = m === null ? NaN : Number(m[1]) * (UNITS[(m[2] ?? '').toLowerCase() || 's'] ?? 1);
+  if (!(seconds > 0)) throw invalid(`${what}: a duration such as 90s, 15m, 1h, 7d or 2w, or a number of seconds`);
+  return seconds;
+}
+
+export function formatDuration(seconds: number): string {
+  for (const [unit, size] of [
+    ['w', 604800],
+    ['d', 86400],
+    ['h', 3600],
+    ['m', 60],
+  ] as const) {
+    if (seconds >= size && seconds % size === 0) return `${seconds / size}${unit}`;
+  }
+  return `${seconds}s`;
+}
+
+export function PolicyPills({ names }: { names: readonly string[] }) {
+  if (names.length === 0) return <span class="muted">none</span>;
+  return (
+    <>
+      {names.map((n, i) => (
+        <Fragment key={n}>
+          {i > 0 && ' '}
+          <span class="pill">{n}</span>
+        </Fragment>
+      ))}
+    </>
+  );
+}
+
+export function StateBadge({ disabled }: { disabled: boolean }) {
+  return disabled ? <span class="badge bad">disabled</span> : <span class="badge ok">active</span>;
+}
+
+/**
+ * The policies that exist, under a policies field. Kept outside the field's label on purpose: the label's text is
+ * the input's name, and a policy called "admin" there would make it answer to "Admin" too.
+ */
+export function ExistingPolicies() {
+  const load = useLoad(() => api<{ policies: Policy[] }>('GET', '/policies'), []);
+  const names = load.data?.policies.map((p) => p.name) ?? [];
+  if (names.length === 0) return null;
+  return (
+    <p class="muted small">
+      Existing:{' '}
+      {names.map((n, i) => (
+        <span key={n}>
+          {i > 0 && ', '}
+          <code>{n}</code>
+        </span>
+      ))}
+    </p>
+  );
+}
+
+/** Asks before something that cannot be undone; the action's error stays in the dialog. */
+export function Confirm({
+  title,
+  confirm,
+  onConfirm,
+  onClose,
+  children,
+}: {
+  title: string;
+  confirm: 'Delete' | 'Revoke';
+  onConfirm: () => Promise<void>;
+  onClose: () => void;
+  children: ComponentChildren;
+}) {
+  const action = useAction(async () => {
+    await onConfirm();
+    onClose();
+  });
+  return (
+    <Dialog title={title} onClose={onClose}>
+      {children}
+      <ErrorNote error={action.error} />
+      <div class="buttons">
+        <button type="button" onClick={onClose}>
+          Cancel
+        </button>
+        <button type="button" class="danger" disabled={action.busy} onClick={() => void action.run()}>
+          {confirm}
+        </button>
+      </div>
+    </Dialog>
+  );
+}
