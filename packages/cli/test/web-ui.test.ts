@@ -264,6 +264,10 @@ describe('the web UI for admins', () => {
     await expect.poll(() => page.getByText('1 required item is missing').count()).toBe(1);
     // What the environment holds that no item declares.
     await expect.poll(() => page.getByRole('row', { name: /OLD_KEY/ }).count()).toBe(1);
+    // An environment no manifest was pushed to says how to push one, not an error.
+    await page.getByRole('link', { name: 'staging' }).click();
+    await page.getByText('keybox manifest push', { exact: false }).first().waitFor();
+    expect(await page.getByRole('alert').count()).toBe(0);
     expect(problems).toEqual([]);
     await context.close();
   });

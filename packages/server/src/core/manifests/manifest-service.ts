@@ -76,7 +76,9 @@ export function createManifestService({ db, clock }: ManifestServiceDeps) {
   async function get(project: string, env: string, allow: (path: string) => boolean): Promise<StoredManifest> {
     const ref = await resolveEnvironment(db, project, env);
     const row = await db.selectFrom('manifests').selectAll().where('environment_id', '=', ref.envId).executeTakeFirst();
-    if (row === undefined) throw notFound(`no manifest is stored for ${project}/${env}`);
+    // `manifest: null` tells this apart from a missing project or environment (the same code).
+    if (row === undefined)
+      throw notFound(`no manifest is stored for ${project}/${env}`, { project, env, manifest: null });
     const parsed = parseManifest(JSON.parse(row.body) as unknown);
     if (!parsed.ok) throw invalidInput('the stored manifest no longer parses');
     const live = await db
@@ -93,8 +95,9 @@ export function createManifestService({ db, clock }: ManifestServiceDeps) {
     }
     const declared = new Set<string>();
     const items = parsed.manifest.items.map((item) => {
-      // An item is fed by its own name or any of its variables.
-      const names = [item.name, ...item.envVars];
+      // An item is fed by a secret named as one of its variables (its own name only when that is one of them, as by
+      // default): what `keybox run` injects under that name is what the SDK reads, and nothing else is.
+      const names = item.envVars;
       names.forEach((n) => declared.add(n));
       const folders = [...new Set(names.flatMap((n) => where.get(n) ?? []))].sort();
       return {

@@ -37,6 +37,16 @@ describe('stored manifests', () => {
     expect(res.json['updatedBy']).toBe('token:admin');
   });
 
+  it("counts a secret as present only under a name the app reads (one of the item's variables)", async () => {
+    await t.call('PUT', '/api/v1/projects/shop/environments/prod/secrets/AI_API_KEY?path=/', { value: 'CANARY-ai' });
+    const renamed = { version: 1, items: { AI_API_KEY: { envVars: ['OPENAI_API_KEY'] } } };
+    expect((await t.call('PUT', '/api/v1/projects/shop/environments/prod/manifest', renamed)).status).toBe(204);
+    const res = await t.call('GET', '/api/v1/projects/shop/environments/prod/manifest');
+    // The app reads OPENAI_API_KEY only: a secret named AI_API_KEY would never reach it.
+    expect(res.json['items']).toEqual([expect.objectContaining({ name: 'AI_API_KEY', folders: [], present: false })]);
+    expect(res.json['undeclared']).toContainEqual({ name: 'AI_API_KEY', folders: ['/'] });
+  });
+
   it('refuses an invalid manifest with every issue named, and keeps the stored one', async () => {
     await t.call('PUT', '/api/v1/projects/shop/environments/prod/manifest', manifest);
     const bad = await t.call('PUT', '/api/v1/projects/shop/environments/prod/manifest', {
@@ -51,7 +61,12 @@ describe('stored manifests', () => {
   });
 
   it('is 404 before a manifest is stored', async () => {
-    expect((await t.call('GET', '/api/v1/projects/shop/environments/dev/manifest')).status).toBe(404);
+    const none = await t.call('GET', '/api/v1/projects/shop/environments/dev/manifest');
+    expect(none.status).toBe(404);
+    expect(none.json['error']['details']).toEqual({ project: 'shop', env: 'dev', manifest: null });
+    const noEnv = await t.call('GET', '/api/v1/projects/shop/environments/nope/manifest');
+    expect(noEnv.status).toBe(404);
+    expect(noEnv.json['error']['details']).not.toHaveProperty('manifest');
   });
 
   it('needs list on the whole environment to read and admin on it to store', async () => {

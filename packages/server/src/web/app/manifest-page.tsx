@@ -33,7 +33,7 @@ async function loadManifest(project: string, env: string): Promise<StoredManifes
   try {
     return await api<StoredManifest>('GET', `${envPath(project, env)}/manifest`);
   } catch (error) {
-    if (error instanceof ApiError && error.code === 'NOT_FOUND' && /no manifest/.test(error.message)) return null;
+    if (error instanceof ApiError && error.code === 'NOT_FOUND' && error.details?.['manifest'] === null) return null;
     throw error;
   }
 }
