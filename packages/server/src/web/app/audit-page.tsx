@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { useLocation } from 'preact-iso';
 import { api, ApiError, withQuery } from './api.js';
 import { useSession } from './session.js';
-import { Empty, ErrorNote, PageTitle, Show, useAction, useLoad, valueOf } from './ui.js';
+import { Empty, ErrorNote, PageTitle, Show, TableHead, useAction, useLoad, valueOf } from './ui.js';
 
 /** An entry as `GET /audit` lists it (core/audit/audit-query.ts): names, actions and outcomes, never a value. */
 interface AuditEntry {
@@ -373,19 +373,7 @@ function AuditTable({ entries, applied }: { entries: AuditEntry[]; applied: Filt
     });
   return (
     <table>
-      <thead>
-        <tr>
-          <th scope="col">Time</th>
-          <th scope="col">Actor</th>
-          <th scope="col">Action</th>
-          <th scope="col">Resource</th>
-          <th scope="col">Outcome</th>
-          <th scope="col">Source IP</th>
-          <th scope="col">
-            <span class="sr-only">Actions</span>
-          </th>
-        </tr>
-      </thead>
+      <TableHead columns={['Time', 'Actor', 'Action', 'Resource', 'Outcome', 'Source IP']} actions />
       {entries.map((e) => {
         const expanded = open.has(e.seq);
         const detailsId = `audit-entry-${e.seq}`;

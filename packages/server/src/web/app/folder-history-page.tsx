@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { useLocation, useRoute } from 'preact-iso';
 import { api, envPath, orEmpty, type Folder, type FolderRevision } from './api.js';
 import { EnvHeader, envHref, folderPathOf, PathCrumbs } from './env-header.js';
-import { Dialog, Empty, ErrorNote, Show, Time, useAction, useLoad } from './ui.js';
+import { Dialog, Empty, ErrorNote, Show, TableHead, Time, useAction, useLoad } from './ui.js';
 
 const OP: Record<FolderRevision['changes'][number]['op'], string> = {
   set: 'set',
@@ -41,17 +41,7 @@ export function FolderHistoryPage() {
             <Empty>Nothing was ever written to {path}.</Empty>
           ) : (
             <table class="history">
-              <thead>
-                <tr>
-                  <th scope="col">Revision</th>
-                  <th scope="col">When</th>
-                  <th scope="col">By</th>
-                  <th scope="col">Changes</th>
-                  <th scope="col">
-                    <span class="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
+              <TableHead columns={['Revision', 'When', 'By', 'Changes']} actions />
               <tbody>
                 {revisions.map((r) => (
                   <tr key={r.revision}>

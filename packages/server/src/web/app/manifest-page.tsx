@@ -2,7 +2,7 @@ import type { ComponentChildren } from 'preact';
 import { useRoute } from 'preact-iso';
 import { api, ApiError, envPath } from './api.js';
 import { EnvHeader, envHref } from './env-header.js';
-import { Empty, PageTitle, Show, Time, useLoad } from './ui.js';
+import { Empty, PageTitle, Show, TableHead, Time, useLoad } from './ui.js';
 
 /** One declared item and where a secret of its names exists (core/manifests/manifest-service.ts). Names only. */
 interface ManifestItem {
@@ -159,15 +159,7 @@ function ManifestView({ project, env, stored }: { project: string; env: string; 
         <Empty>The manifest declares no item.</Empty>
       ) : (
         <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Required</th>
-              <th scope="col">In Keybox</th>
-              <th scope="col">Folders</th>
-              <th scope="col">Fed by</th>
-            </tr>
-          </thead>
+          <TableHead columns={['Name', 'Required', 'In Keybox', 'Folders', 'Fed by']} />
           <tbody>
             {items.map((item) => {
               const rotate = rotation.get(item.name);
@@ -224,12 +216,7 @@ function ManifestView({ project, env, stored }: { project: string; env: string; 
             manifest.
           </p>
           <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Folders</th>
-              </tr>
-            </thead>
+            <TableHead columns={['Name', 'Folders']} />
             <tbody>
               {undeclared.map((u) => (
                 <tr key={u.name}>

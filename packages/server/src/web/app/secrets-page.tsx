@@ -11,7 +11,20 @@ import {
   type SecretVersion,
 } from './api.js';
 import { EnvHeader, envHref, folderPathOf, folderTree, loadFolders, PathCrumbs } from './env-header.js';
-import { CopyButton, Dialog, Empty, ErrorNote, Field, Loading, Show, Time, useAction, useLoad, valueOf } from './ui.js';
+import {
+  CopyButton,
+  Dialog,
+  Empty,
+  ErrorNote,
+  Field,
+  Loading,
+  Show,
+  TableHead,
+  Time,
+  useAction,
+  useLoad,
+  valueOf,
+} from './ui.js';
 
 interface Scope {
   project: string;
@@ -144,17 +157,7 @@ function SecretsTable({ scope, secrets, onChanged }: { scope: Scope; secrets: Se
   return (
     <>
       <table class="secrets">
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Value</th>
-            <th scope="col">Version</th>
-            <th scope="col">Updated</th>
-            <th scope="col">
-              <span class="sr-only">Actions</span>
-            </th>
-          </tr>
-        </thead>
+        <TableHead columns={['Name', 'Value', 'Version', 'Updated']} actions />
         <tbody>
           {secrets.map((s) => (
             <tr key={s.name} class={s.deleted ? 'deleted' : undefined}>
@@ -419,17 +422,7 @@ function SecretHistory({
       <Show load={load}>
         {({ versions }) => (
           <table>
-            <thead>
-              <tr>
-                <th scope="col">Version</th>
-                <th scope="col">Change</th>
-                <th scope="col">When</th>
-                <th scope="col">By</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={['Version', 'Change', 'When', 'By']} actions />
             <tbody>
               {versions.map((v) => (
                 <tr key={v.version}>

@@ -219,6 +219,26 @@ export function PageTitle({ children, actions }: { children: ComponentChildren; 
   );
 }
 
+/** A table's header row: the column names, and an unnamed last column for row buttons when `actions`. */
+export function TableHead({ columns, actions }: { columns: readonly string[]; actions?: boolean }) {
+  return (
+    <thead>
+      <tr>
+        {columns.map((c) => (
+          <th key={c} scope="col">
+            {c}
+          </th>
+        ))}
+        {actions === true && (
+          <th scope="col">
+            <span class="sr-only">Actions</span>
+          </th>
+        )}
+      </tr>
+    </thead>
+  );
+}
+
 export function Empty({ children }: { children: ComponentChildren }) {
   return <p class="empty">{children}</p>;
 }

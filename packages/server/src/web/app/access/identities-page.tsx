@@ -10,6 +10,7 @@ import {
   PageTitle,
   Show,
   ShownOnce,
+  TableHead,
   Time,
   useAction,
   useLoad,
@@ -103,21 +104,19 @@ export function IdentitiesPage() {
             <Empty>No machine identity yet. Create one for each service or CI job that needs secrets.</Empty>
           ) : (
             <table>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Description</th>
-                  <th scope="col">Policies</th>
-                  <th scope="col">Token TTL / max</th>
-                  <th scope="col">Uses</th>
-                  <th scope="col">Trusted addresses</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">
-                    <span class="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
+              <TableHead
+                columns={[
+                  'Name',
+                  'Description',
+                  'Policies',
+                  'Token TTL / max',
+                  'Uses',
+                  'Trusted addresses',
+                  'State',
+                  'Created',
+                ]}
+                actions
+              />
               <tbody>
                 {identities.map((i) => (
                   <tr key={i.name}>
@@ -376,19 +375,7 @@ function ClientSecrets({ identity, onClose }: { identity: Identity; onClose: () 
             <Empty>No client secret: {identity.name} cannot log in until it gets one.</Empty>
           ) : (
             <table>
-              <thead>
-                <tr>
-                  <th scope="col">ID</th>
-                  <th scope="col">Description</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Expires</th>
-                  <th scope="col">Last used</th>
-                  <th scope="col">State</th>
-                  <th scope="col">
-                    <span class="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
+              <TableHead columns={['ID', 'Description', 'Created', 'Expires', 'Last used', 'State']} actions />
               <tbody>
                 {secrets.map((s) => (
                   <tr key={s.id}>

@@ -9,6 +9,7 @@ import {
   PageTitle,
   Show,
   ShownOnce,
+  TableHead,
   Time,
   useAction,
   useLoad,
@@ -66,20 +67,7 @@ export function TokensPage() {
             <Empty>No static token.</Empty>
           ) : (
             <table>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">By</th>
-                  <th scope="col">Expires</th>
-                  <th scope="col">Last used</th>
-                  <th scope="col">Last IP</th>
-                  <th scope="col">Policies</th>
-                  <th scope="col">
-                    <span class="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
+              <TableHead columns={['Name', 'Created', 'By', 'Expires', 'Last used', 'Last IP', 'Policies']} actions />
               <tbody>
                 {tokens.map((t) => (
                   <tr key={t.id}>

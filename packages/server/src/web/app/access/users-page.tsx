@@ -1,7 +1,19 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { useSession } from '../session.js';
-import { Dialog, Empty, ErrorNote, Field, PageTitle, Show, Time, useAction, useLoad, valueOf } from '../ui.js';
+import {
+  Dialog,
+  Empty,
+  ErrorNote,
+  Field,
+  PageTitle,
+  Show,
+  TableHead,
+  Time,
+  useAction,
+  useLoad,
+  valueOf,
+} from '../ui.js';
 import { AccessNav } from './access-nav.js';
 import { Confirm, ExistingPolicies, invalid, parseList, PolicyPills, seg, StateBadge } from './shared.js';
 
@@ -54,19 +66,7 @@ export function UsersPage() {
             <Empty>No user yet.</Empty>
           ) : (
             <table>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Admin</th>
-                  <th scope="col">Policies</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Last login</th>
-                  <th scope="col">
-                    <span class="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
+              <TableHead columns={['Name', 'Admin', 'Policies', 'State', 'Created', 'Last login']} actions />
               <tbody>
                 {users.map((u) => {
                   const self = isSelf(u);
