@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTestApp } from '../../test-support/test-app.js';
+import { TEST_STORE } from '../../test-support/test-store.js';
 
 /*
  * The Vault-compatible API through the app itself: Vault's envelope and error bodies, KV v2 over folders, Keybox
@@ -648,7 +649,13 @@ describe('custom metadata (what External Secrets writes before a push)', () => {
     await vault('POST', 'shop/metadata/dev/api', { custom_metadata: { only: 'metadata' } });
     await vault('DELETE', 'shop/metadata/dev/api');
     unsubscribe();
-    expect(heard).toEqual(['/api']);
+    if (TEST_STORE === 'sqlite') {
+      expect(heard).toEqual(['/api']);
+    } else {
+      // PostgreSQL also tells this server of its own folder row updates (the metadata write's too), at a time of its
+      // choosing: a watcher may hear of /api more than once, and of nothing else.
+      expect(new Set(heard)).toEqual(new Set(['/api']));
+    }
 
     expect((await vault('DELETE', 'shop/metadata/dev/never')).status).toBe(204);
     expect((await vault('POST', 'shop/metadata/dev/never2', {})).status).toBe(204);
