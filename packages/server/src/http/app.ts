@@ -144,7 +144,7 @@ export function createApp(deps: AppDeps) {
     // No Authorization header: the web UI's session cookie, honoured only on the UI's own requests.
     const session = header === undefined ? sessionCookieOf(c) : undefined;
     if (session !== undefined) {
-      assertFromWebUi(c);
+      assertFromWebUi(c, limits.authFailuresPerIp);
       const result = await authenticateRequest(c, session.token, {
         tokens: deps.tokens,
         authFailuresPerIp: limits.authFailuresPerIp,

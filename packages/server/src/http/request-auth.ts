@@ -25,10 +25,18 @@ export async function authenticateRequest<P extends string, I extends Input>(
     c.set('principal', result.principal);
     return true;
   }
-  const taken = deps.authFailuresPerIp.take(c.get('clientIp'));
+  countAuthFailure(c, deps.authFailuresPerIp);
+  return result;
+}
+
+/** Counts a refused authentication against the client address; over the limit, RATE_LIMITED (not audited). */
+export function countAuthFailure<P extends string, I extends Input>(
+  c: Context<HttpEnv, P, I>,
+  authFailuresPerIp: RateLimiter,
+): void {
+  const taken = authFailuresPerIp.take(c.get('clientIp'));
   if (!taken.ok) {
     c.header('retry-after', String(taken.retryAfter));
     throw new AppError('RATE_LIMITED', `too many failed authentications; retry in ${taken.retryAfter} s`);
   }
-  return result;
 }

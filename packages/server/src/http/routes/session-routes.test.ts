@@ -135,6 +135,15 @@ describe('a session cookie', () => {
     expect((await t.call('GET', '/api/v1/projects/evil')).status).toBe(404);
   });
 
+  it('counts each refusal as a failed authentication, so a page firing requests with it is limited', async () => {
+    const cookie = await session();
+    let status = 0;
+    // 60 failed authentications a minute per address (defaultLimits), then RATE_LIMITED, not another audit entry.
+    for (let i = 0; i < 61 && status !== 429; i++)
+      status = (await asBrowser('GET', '/api/v1/projects', cookie, {})).status;
+    expect(status).toBe(429);
+  });
+
   it('is not honoured from a page of another origin, even with the header', async () => {
     const cookie = await session();
     for (const site of ['cross-site', 'same-site']) {

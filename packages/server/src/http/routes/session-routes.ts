@@ -8,7 +8,7 @@ import type { UserService } from '../../core/auth/user-service.js';
 import type { AuditLog } from '../../core/audit/audit-log.js';
 import { auditAs, txAudit, txAuditAs } from '../audit-middleware.js';
 import type { HttpEnv } from '../http-env.js';
-import { authenticateRequest } from '../request-auth.js';
+import { authenticateRequest, countAuthFailure } from '../request-auth.js';
 import { parseBody } from '../validate.js';
 import { limitLogin } from './auth-routes.js';
 
@@ -44,10 +44,10 @@ export function sessionCookieOf<P extends string, I extends Input>(
   return { mode: 'token', token: value };
 }
 
-/** Throws unless the request comes from the web UI's own pages (see the comment at the top). */
-export function assertFromWebUi<P extends string, I extends Input>(c: Context<HttpEnv, P, I>): void {
+/** Why a request may not use the session cookie (see the comment at the top), or undefined when it may. */
+export function webUiRefusal<P extends string, I extends Input>(c: Context<HttpEnv, P, I>): AppError | undefined {
   if (c.req.header(CSRF_HEADER) !== '1') {
-    throw new AppError(
+    return new AppError(
       'UNAUTHENTICATED',
       'a browser session is honoured only with the X-Keybox-CSRF header the web UI sends; other clients send Authorization: Bearer <token>',
       undefined,
@@ -56,10 +56,25 @@ export function assertFromWebUi<P extends string, I extends Input>(c: Context<Ht
   }
   const site = c.req.header('sec-fetch-site');
   if (site !== undefined && site !== 'same-origin') {
-    throw new AppError('UNAUTHENTICATED', 'a browser session is honoured only from the web UI itself', undefined, {
+    return new AppError('UNAUTHENTICATED', 'a browser session is honoured only from the web UI itself', undefined, {
       audit: { reason: `session cookie from a ${site} page` },
     });
   }
+  return undefined;
+}
+
+/**
+ * Throws unless the request comes from the web UI's own pages; a refusal counts as a failed authentication (a page
+ * elsewhere firing requests at the server with the admin's cookie is limited like any caller with a bad token).
+ */
+export function assertFromWebUi<P extends string, I extends Input>(
+  c: Context<HttpEnv, P, I>,
+  authFailuresPerIp: RateLimiter,
+): void {
+  const refusal = webUiRefusal(c);
+  if (refusal === undefined) return;
+  countAuthFailure(c, authFailuresPerIp);
+  throw refusal;
 }
 
 /**
@@ -97,7 +112,7 @@ export function sessionRoutes(deps: SessionRouteDeps) {
   const app = new Hono<HttpEnv>();
 
   app.post('/session', async (c) => {
-    assertFromWebUi(c);
+    assertFromWebUi(c, deps.limits.authFailuresPerIp);
     const body = await parseBody(c, startSession);
     c.header('cache-control', 'no-store');
     if ('name' in body) {
