@@ -29,7 +29,7 @@ const webAssets = {
  * --db postgres://: in the one file, even unused, they cost the embedded-store server ~0.5-1.5 MiB of resident
  * memory (idle RSS over bare Node went from 24.7 to 25.4 MiB, past its 25 MiB bar).
  *
- * The web UI (packages/server/dist/web/app.js, served by the server at /): Preact and the pages, built from the
+ * The web UI (packages/server/dist/web-ui/app.js, served by the server at /): Preact and the pages, built from the
  * TypeScript sources directly, minified, for the browser. The server only reads these files when a browser asks.
  */
 export default defineConfig([
@@ -67,7 +67,7 @@ export default defineConfig([
     tsconfig: `${WEB}/tsconfig.json`,
     plugins: [webAssets],
     output: {
-      file: 'packages/server/dist/web/app.js',
+      file: 'packages/server/dist/web-ui/app.js',
       format: 'esm',
       minify: true,
       codeSplitting: false,

@@ -108,12 +108,24 @@ describe('the web UI', () => {
     await row.getByRole('button', { name: 'Show DB_PASSWORD' }).click();
     await expect.poll(() => row.textContent()).toContain(value);
 
-    // Evaluated in the page (a string: this file is type-checked without the DOM's types).
-    const seen = await page.evaluate<{ cookie: string; local: number; session: number }>(
-      '({ cookie: document.cookie, local: localStorage.length, session: sessionStorage.length })',
+    // What a script in the page can reach: no cookie, and in storage only the session key (half of the token).
+    const seen = await page.evaluate<{ cookie: string; local: string[]; session: number; stored: string }>(
+      '({ cookie: document.cookie, local: Object.keys(localStorage), session: sessionStorage.length,' +
+        ' stored: JSON.stringify(localStorage) })',
     );
-    expect(seen).toEqual({ cookie: '', local: 0, session: 0 });
-    expect(await sessionCookie(context)).toMatch(/^t\./);
+    expect(seen).toMatchObject({ cookie: '', local: ['keybox.sessionKey'], session: 0 });
+    expect(seen.stored).not.toContain(value);
+    expect(seen.stored).not.toContain(server.token);
+    const cookie = await sessionCookie(context);
+    expect(cookie).toMatch(/^t\./);
+    expect(cookie).not.toContain(server.token);
+    // Neither half alone opens anything; both together do (which is what the page sends).
+    const key = await page.evaluate<string>("localStorage.getItem('keybox.sessionKey')");
+    const asked = (headers: Record<string, string>) =>
+      fetch(`${server.url}/api/v1/projects`, { headers }).then((r) => r.status);
+    expect(await asked({ cookie: `keybox_session=${cookie ?? ''}`, 'x-keybox-csrf': '1' })).toBe(401);
+    expect(await asked({ 'x-keybox-session': key })).toBe(401);
+    expect(await asked({ cookie: `keybox_session=${cookie ?? ''}`, 'x-keybox-session': key })).toBe(200);
     expect(urls.some((u) => u.includes(value) || u.includes(server.token))).toBe(false);
     expect(page.url()).not.toContain(value);
     expect(problems).toEqual([]);
@@ -141,12 +153,14 @@ describe('the web UI', () => {
 
     const cookie = await sessionCookie(context);
     expect(cookie).toMatch(/^l\./);
+    const key = await page.evaluate<string>("localStorage.getItem('keybox.sessionKey')");
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
     expect(await sessionCookie(context)).toBeUndefined();
-    // The token the cookie held is revoked on the server, not only forgotten by the browser.
+    expect(await page.evaluate<number>('localStorage.length')).toBe(0);
+    // The token the two halves made is revoked on the server, not only forgotten by the browser.
     const replayed = await fetch(`${server.url}/api/v1/projects`, {
-      headers: { cookie: `keybox_session=${cookie ?? ''}`, 'x-keybox-csrf': '1' },
+      headers: { cookie: `keybox_session=${cookie ?? ''}`, 'x-keybox-session': key },
     });
     expect(replayed.status).toBe(401);
     expect(problems).toEqual([]);
@@ -162,7 +176,7 @@ describe('the web UI', () => {
       window.results = Promise.all([
         fetch(keybox + '/api/v1/projects', { method: 'POST', mode: 'no-cors', credentials: 'include',
           headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ slug: 'evil' }) }).then(() => 'sent', (e) => String(e)),
-        fetch(keybox + '/api/v1/projects', { credentials: 'include', headers: { 'x-keybox-csrf': '1' } })
+        fetch(keybox + '/api/v1/projects', { credentials: 'include', headers: { 'x-keybox-session': 'guess' } })
           .then((r) => 'read ' + r.status, () => 'blocked'),
       ]);
     </script>`);
@@ -177,9 +191,34 @@ describe('the web UI', () => {
       const refused = (await api(server, 'GET', `/api/v1/audit?action=${action}&outcome=failure&limit=20`)) as {
         entries: { details: Record<string, unknown> }[];
       };
-      expect(refused.entries.some((e) => e.details['reason'] === 'session cookie without the CSRF header')).toBe(true);
+      expect(refused.entries.some((e) => e.details['reason'] === 'session cookie without its key')).toBe(true);
     } finally {
       await evil.close();
+      await context.close();
+    }
+  });
+});
+
+describe('the web UI next to another service on the same host', () => {
+  it('gives that service a cookie it can do nothing with', async () => {
+    const { context, page } = await openUi(browser, server);
+    await signInWithToken(page, server.token);
+    // The browser sends the host's cookies to every port: the app next door receives Keybox's.
+    const received: string[] = [];
+    const neighbour = await serve('<!doctype html><p>another app</p>', (cookie) => received.push(cookie));
+    try {
+      const other = await context.newPage();
+      await other.goto(neighbour.url);
+      const sent = received.find((c) => c.includes('keybox_session=')) ?? '';
+      expect(sent).toMatch(/keybox_session=t\./);
+      expect(sent).not.toContain(server.token);
+      // Replayed from anywhere, with any header the UI's start request uses, it is refused.
+      for (const headers of [{}, { 'x-keybox-csrf': '1' }, { 'x-keybox-session': 'AAAA' }]) {
+        const res = await fetch(`${server.url}/api/v1/projects`, { headers: { cookie: sent, ...headers } });
+        expect(res.status).toBe(401);
+      }
+    } finally {
+      await neighbour.close();
       await context.close();
     }
   });
@@ -273,9 +312,13 @@ describe('the web UI for admins', () => {
   });
 });
 
-/** A page of another origin on loopback. */
-async function serve(html: string): Promise<{ url: string; close: () => Promise<void> }> {
-  const other: Server = createServer((_req, res) => {
+/** A page of another origin on loopback; `onCookie` hears the Cookie header of each request it gets. */
+async function serve(
+  html: string,
+  onCookie?: (cookie: string) => void,
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const other: Server = createServer((req, res) => {
+    onCookie?.(req.headers.cookie ?? '');
     res.writeHead(200, { 'content-type': 'text/html' });
     res.end(html);
   });

@@ -97,8 +97,9 @@ export async function startServer(config: ServerConfig, io: ServerIo): Promise<R
   if (root.created)
     io.notice(`created root key ${root.path ?? ''} (0600); back it up: without it nothing can be decrypted`);
 
-  // The web UI's files sit beside the built server (dist/web, from src/web/app).
-  const webRoot = config.webUi ? fileURLToPath(new URL('./web/', import.meta.url)) : undefined;
+  // The web UI's files sit beside the built server: dist/web-ui, from src/web/app (dist/web is tsc's, for the
+  // server code in src/web, and is never served).
+  const webRoot = config.webUi ? fileURLToPath(new URL('./web-ui/', import.meta.url)) : undefined;
   const app = createApp({ ...services, logger, clock, version: SERVER_VERSION, webRoot });
   // Expired logins are kept a week (for lookups and the audit trail's token ids), then deleted, hourly.
   const purgeTokens = () => {

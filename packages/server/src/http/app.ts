@@ -26,7 +26,7 @@ import { auditRoutes, type AuditRouteDeps } from './routes/audit-routes.js';
 import { backupRoutes } from './routes/backup-routes.js';
 import type { BackupService } from '../core/backup/backup-service.js';
 import { authRoutes } from './routes/auth-routes.js';
-import { assertFromWebUi, sessionCookieOf, sessionRoutes } from './routes/session-routes.js';
+import { clearSession, sessionCookieOf, sessionRoutes, sessionToken } from './routes/session-routes.js';
 import { webRoutes } from '../web/web-routes.js';
 import { manifestRoutes } from './routes/manifest-routes.js';
 import { projectRoutes } from './routes/project-routes.js';
@@ -61,7 +61,7 @@ export interface AppDeps {
   clock: Clock;
   version: string;
   limits?: Partial<AppLimits>;
-  /** Where the web UI's built files are (dist/web): the UI is served at / when this is given. */
+  /** Where the web UI's built files are (dist/web-ui): the UI is served at / when this is given. */
   webRoot?: string;
 }
 
@@ -144,12 +144,16 @@ export function createApp(deps: AppDeps) {
     // No Authorization header: the web UI's session cookie, honoured only on the UI's own requests.
     const session = header === undefined ? sessionCookieOf(c) : undefined;
     if (session !== undefined) {
-      assertFromWebUi(c, limits.authFailuresPerIp);
-      const result = await authenticateRequest(c, session.token, {
+      const token = sessionToken(c, session, limits.authFailuresPerIp);
+      const result = await authenticateRequest(c, token, {
         tokens: deps.tokens,
         authFailuresPerIp: limits.authFailuresPerIp,
       });
-      if (result === true) return next();
+      if (result === true) {
+        c.set('sessionMode', session === 'several' ? undefined : session.mode);
+        return next();
+      }
+      clearSession(c);
       throw new AppError('UNAUTHENTICATED', 'the session has ended: sign in again', undefined, {
         audit: { reason: result?.ok === false ? result.reason : 'unknown', via: 'session cookie' },
       });
@@ -201,6 +205,7 @@ export function createApp(deps: AppDeps) {
       tokens: deps.tokens,
       policies: deps.policies,
       auditLog: deps.auditLog,
+      limits,
     }),
   );
 

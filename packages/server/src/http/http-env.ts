@@ -26,5 +26,7 @@ export interface HttpEnv {
     audit: AuditContext;
     clientIp: string;
     userAgent: string;
+    /** Set when the web UI's session cookie (not an Authorization header) authenticated the request. */
+    sessionMode: 'login' | 'token' | undefined;
   };
 }

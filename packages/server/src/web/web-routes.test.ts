@@ -76,10 +76,13 @@ describe('the web UI', () => {
     writeFileSync(join(webRoot, 'sub', 'x.js'), 'no');
     writeFileSync(join(webRoot, 'notes.txt'), 'no');
     writeFileSync(join(webRoot, '.hidden.js'), 'no');
+    // Server code that a build might leave beside the UI's files is not one of them.
+    writeFileSync(join(webRoot, 'web-routes.js'), 'no');
     const app = built();
     for (const path of [
       '/ui/assets/notes.txt',
       '/ui/assets/.hidden.js',
+      '/ui/assets/web-routes.js',
       '/ui/assets/missing.js',
       '/ui/assets/..%2F..%2Fetc%2Fpasswd',
       '/ui/assets/%2e%2e%2fkeybox.key',

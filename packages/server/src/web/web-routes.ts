@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Hono, type Context } from 'hono';
 import type { HttpEnv } from '../http/http-env.js';
 
 /*
  * The web admin UI: one HTML shell for every page under /ui (the app routes in the browser) and its built files
- * (dist/web, made by `npm run build` from src/web/app). The UI is a client of the native API like any other, signed in
+ * (dist/web-ui, made by `npm run build` from src/web/app). The UI is a client of the native API like any other, signed in
  * with a session cookie (http/routes/session-routes.ts); nothing here reads the store.
  *
  * The policy allows only this origin's own script and style files: no inline script, no eval, no other origin, no
@@ -42,12 +42,12 @@ const SHELL = `<!doctype html>
 </html>
 `;
 
-const TYPES: Record<string, string> = {
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml',
+/** The only files served: what the UI's build makes, nothing else that may sit in the directory. */
+const ASSETS: Readonly<Record<string, string>> = {
+  'app.js': 'text/javascript; charset=utf-8',
+  'app.css': 'text/css; charset=utf-8',
+  'favicon.svg': 'image/svg+xml',
 };
-const ASSET_NAME = /^[a-z0-9][a-z0-9-]*(\.[a-z0-9]+)$/;
 
 interface Asset {
   body: Uint8Array<ArrayBuffer>;
@@ -72,16 +72,13 @@ export function webRoutes({ webRoot }: WebRouteDeps) {
 
   async function load(): Promise<Map<string, Asset>> {
     const found = new Map<string, Asset>();
-    let names: string[];
-    try {
-      names = await readdir(webRoot);
-    } catch {
-      return found;
-    }
-    for (const name of names) {
-      const type = TYPES[ASSET_NAME.exec(name)?.[1] ?? ''];
-      if (type === undefined) continue;
-      const body = new Uint8Array(await readFile(join(webRoot, name)));
+    for (const [name, type] of Object.entries(ASSETS)) {
+      let body: Uint8Array<ArrayBuffer>;
+      try {
+        body = new Uint8Array(await readFile(join(webRoot, name)));
+      } catch {
+        continue;
+      }
       found.set(name, { body, type, etag: etagOf(body) });
     }
     return found;

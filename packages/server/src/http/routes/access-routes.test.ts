@@ -141,6 +141,22 @@ describe('who may change access', () => {
     expect((await patch('root', { password: 'a brand new passphrase', currentPassword: PASSWORD })).status).toBe(200);
   });
 
+  it('limits guesses at the current password like logins', async () => {
+    const alice = await session('alice');
+    let status = 0;
+    for (let i = 0; i < 12 && status !== 429; i++) {
+      status = (
+        await t.call(
+          'PATCH',
+          '/api/v1/users/alice',
+          { password: 'a brand new passphrase', currentPassword: `guess number ${i}` },
+          { token: alice },
+        )
+      ).status;
+    }
+    expect(status).toBe(429);
+  });
+
   it('keeps a project admin from granting itself more', async () => {
     await t.services.policies.put(
       'shop-admin',

@@ -10,6 +10,7 @@ import { AppError } from '../../core/app-error.js';
 import { authorize } from '../authorize.js';
 import type { HttpEnv } from '../http-env.js';
 import { parseBody } from '../validate.js';
+import { limitLogin, type AuthRouteDeps } from './auth-routes.js';
 
 export interface AccessRouteDeps {
   identities: IdentityService;
@@ -17,6 +18,8 @@ export interface AccessRouteDeps {
   tokens: TokenService;
   policies: PolicyService;
   auditLog: Pick<AuditLog, 'appendIn' | 'publishedWhen'>;
+  /** The login limits: checking a current password is a login attempt too. */
+  limits: AuthRouteDeps['limits'];
 }
 
 const seconds = z.number().int().positive();
@@ -59,7 +62,7 @@ const tokenBody = z.object({
 });
 
 /** Identities, users, policies and static tokens: all system-wide, so all need admin on project `*`. */
-export function accessRoutes({ identities, users, tokens, policies, auditLog }: AccessRouteDeps) {
+export function accessRoutes({ identities, users, tokens, policies, auditLog, limits }: AccessRouteDeps) {
   const app = new Hono<HttpEnv>();
   const admin = (c: Parameters<typeof authorize>[0]) => authorize(c, { capability: 'admin' });
 
@@ -152,10 +155,14 @@ export function accessRoutes({ identities, users, tokens, policies, auditLog }: 
     if (!self) admin(c);
     // A stolen session must not be enough to take the account over: changing your own password needs the old one,
     // an admin's own included (as docs/access.md says; an admin changes anyone else's without theirs).
-    else if (body.password !== undefined && !(await users.verifyCurrentPassword(name, body.currentPassword ?? ''))) {
-      throw new AppError('UNAUTHENTICATED', 'the current password is wrong', undefined, {
-        audit: { reason: 'wrong password' },
-      });
+    else if (body.password !== undefined) {
+      // Limited like a login, or a stolen session could guess the password at leisure.
+      limitLogin(c, limits, `user:${name}`);
+      if (!(await users.verifyCurrentPassword(name, body.currentPassword ?? ''))) {
+        throw new AppError('UNAUTHENTICATED', 'the current password is wrong', undefined, {
+          audit: { reason: 'wrong password' },
+        });
+      }
     }
     if (body.password !== undefined) await users.setPassword(name, body.password, txAudit(c, auditLog));
     if (body.disabled !== undefined) await users.setDisabled(name, body.disabled, txAudit(c, auditLog));

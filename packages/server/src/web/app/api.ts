@@ -1,8 +1,17 @@
 /*
  * The UI's one way to the server: the native API under /api/v1, authenticated by the session cookie (HttpOnly, so
- * never visible here) plus the X-Keybox-CSRF header the server requires with it. Values only ever travel in bodies,
- * never in a URL; nothing is kept in localStorage or sessionStorage.
+ * never visible here) together with the session key, the other half of the token (http/routes/session-routes.ts),
+ * sent in the X-Keybox-Session header. The key is the only thing kept in the browser's storage: alone it is worth
+ * nothing. Values only ever travel in bodies, never in a URL.
  */
+
+const KEY_ITEM = 'keybox.sessionKey';
+
+export const sessionKey = {
+  get: (): string | null => localStorage.getItem(KEY_ITEM),
+  set: (key: string) => localStorage.setItem(KEY_ITEM, key),
+  clear: () => localStorage.removeItem(KEY_ITEM),
+};
 
 export interface ApiErrorBody {
   error?: { code?: string; message?: string; requestId?: string; details?: Record<string, unknown> };
@@ -40,6 +49,8 @@ export async function api<T>(
   options: { query?: Query; body?: unknown; quiet?: boolean } = {},
 ) {
   const headers: Record<string, string> = { 'x-keybox-csrf': '1', accept: 'application/json' };
+  const key = sessionKey.get();
+  if (key !== null) headers['x-keybox-session'] = key;
   if (options.body !== undefined) headers['content-type'] = 'application/json';
   let response: Response;
   try {
@@ -70,9 +81,15 @@ export async function api<T>(
       error?.requestId ?? response.headers.get('x-request-id') ?? undefined,
       error?.details,
     );
-    // A 401 may be about this request only (a wrong current password): the session is over only if it says so too.
+    // A 401 may be about this request only (a wrong current password): the session is over only if a look-up of
+    // the session answers 401 too (not when it fails for another reason: the server may be restarting).
     if (response.status === 401 && options.quiet !== true) {
-      api('GET', '/auth/token', { quiet: true }).catch(() => window.dispatchEvent(new Event(SIGNED_OUT_EVENT)));
+      api('GET', '/auth/token', { quiet: true }).catch((error: unknown) => {
+        if (error instanceof ApiError && error.status === 401) {
+          sessionKey.clear();
+          window.dispatchEvent(new Event(SIGNED_OUT_EVENT));
+        }
+      });
     }
     throw failure;
   }

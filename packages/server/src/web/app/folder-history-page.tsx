@@ -20,6 +20,11 @@ export function FolderHistoryPage() {
   const project = params['project'] ?? '';
   const env = params['env'] ?? '';
   const path = folderPathOf(query);
+  // A new folder is a new view: a Restore dialog opened for the last one must not act on this one.
+  return <FolderHistory key={`${project}\n${env}\n${path}`} project={project} env={env} path={path} />;
+}
+
+function FolderHistory({ project, env, path }: { project: string; env: string; path: string }) {
   const base = envPath(project, env);
   const load = useLoad(async () => {
     const [history, folders] = await Promise.all([

@@ -1,7 +1,7 @@
 import { render } from 'preact';
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
 import { LocationProvider, Route, Router, useLocation } from 'preact-iso';
-import { api, SIGNED_OUT_EVENT, type TokenLookup } from './api.js';
+import { api, ApiError, SIGNED_OUT_EVENT, sessionKey, type TokenLookup } from './api.js';
 import { AuditPage } from './audit-page.js';
 import { FolderHistoryPage } from './folder-history-page.js';
 import { IdentitiesPage } from './access/identities-page.js';
@@ -13,7 +13,7 @@ import { currentSession, SessionContext, SignIn, type Session } from './session.
 import { StatusPage } from './status-page.js';
 import { TokensPage } from './access/tokens-page.js';
 import { UsersPage } from './access/users-page.js';
-import { Loading } from './ui.js';
+import { ErrorNote, Loading, toApiError, useAction } from './ui.js';
 
 function NavLink({ href, children, match }: { href: string; children: string; match?: string }) {
   const { path } = useLocation();
@@ -47,9 +47,7 @@ function Layout({ session }: { session: Session }) {
         </nav>
         <div class="who">
           <span title={`signed in as ${session.principal.actor}`}>{session.principal.actor}</span>
-          <button type="button" class="small" onClick={() => void session.signOut()}>
-            Sign out
-          </button>
+          <SignOut session={session} />
         </div>
       </header>
       <main class="content">
@@ -73,6 +71,22 @@ function Layout({ session }: { session: Session }) {
   );
 }
 
+function SignOut({ session }: { session: Session }) {
+  const action = useAction(session.signOut);
+  return (
+    <>
+      <button type="button" class="small" disabled={action.busy} onClick={() => void action.run()}>
+        Sign out
+      </button>
+      {action.error !== undefined && (
+        <span class="error" role="alert">
+          not signed out: {action.error.message}
+        </span>
+      )}
+    </>
+  );
+}
+
 function NotFound() {
   return (
     <section>
@@ -86,9 +100,11 @@ function NotFound() {
 
 function App() {
   const [lookup, setLookup] = useState<TokenLookup | undefined | null>(null);
+  const [unreachable, setUnreachable] = useState<ApiError | undefined>();
   const [ended, setEnded] = useState(false);
   const refresh = useCallback(() => {
-    void currentSession().then((found) => setLookup(found));
+    setUnreachable(undefined);
+    currentSession().then(setLookup, (error: unknown) => setUnreachable(toApiError(error)));
   }, []);
   useEffect(refresh, [refresh]);
   useEffect(() => {
@@ -105,16 +121,32 @@ function App() {
       principal: lookup.principal,
       expiresAt: lookup.token.expiresAt,
       admin: lookup.principal.policies.includes('admin'),
+      // Only a sign-out the server confirmed (or a session it no longer knows) leaves the page: otherwise the cookie
+      // and its token would still work for whoever uses this browser next.
       signOut: async () => {
         try {
-          await api('DELETE', '/auth/session');
-        } finally {
-          setEnded(false);
-          setLookup(undefined);
+          await api('DELETE', '/auth/session', { quiet: true });
+        } catch (error) {
+          if (!(error instanceof ApiError && error.status === 401)) throw error;
         }
+        sessionKey.clear();
+        setEnded(false);
+        setLookup(undefined);
       },
     };
   }, [lookup]);
+  if (unreachable !== undefined) {
+    return (
+      <main class="sign-in">
+        <div>
+          <ErrorNote error={unreachable} />
+          <button type="button" onClick={refresh}>
+            Try again
+          </button>
+        </div>
+      </main>
+    );
+  }
   if (lookup === null) return <Loading what="Keybox" />;
   if (session === undefined) {
     return (

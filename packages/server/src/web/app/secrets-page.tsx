@@ -46,6 +46,11 @@ export function SecretsPage() {
   const { params } = useRoute();
   const { query } = useLocation();
   const scope: Scope = { project: params['project'] ?? '', env: params['env'] ?? '', path: folderPathOf(query) };
+  // A new scope is a new view: no value shown, dialog open or row loaded for the last one carries over.
+  return <SecretsView key={`${scope.project}\n${scope.env}\n${scope.path}`} scope={scope} />;
+}
+
+function SecretsView({ scope }: { scope: Scope }) {
   const [tick, setTick] = useState(0);
   const refresh = () => setTick((t) => t + 1);
   const folders = useLoad(
@@ -216,7 +221,7 @@ function ValueCell({ scope, secret }: { scope: Scope; secret: SecretMeta }) {
     const timer = setTimeout(() => setValue(undefined), 60_000);
     return () => clearTimeout(timer);
   }, [value]);
-  useEffect(() => setValue(undefined), [secret.version, scope.path]);
+  useEffect(() => setValue(undefined), [secret.version, scope.project, scope.env, scope.path]);
   return (
     <div class="value">
       {value === undefined ? (

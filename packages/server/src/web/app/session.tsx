@@ -1,6 +1,6 @@
 import { createContext } from 'preact';
 import { useContext, useState } from 'preact/hooks';
-import { api, type Principal, type TokenLookup } from './api.js';
+import { api, ApiError, sessionKey, type Principal, type TokenLookup } from './api.js';
 import { ErrorNote, Field, useAction, valueOf } from './ui.js';
 
 export interface Session {
@@ -19,12 +19,20 @@ export function useSession(): Session {
   return session;
 }
 
-/** Who the session cookie belongs to, or undefined when there is no (valid) session. */
+/**
+ * Who the session belongs to; undefined when there is none (no key kept, or the server says 401). Any other failure
+ * (the server unreachable or restarting) is thrown: it says nothing about the session.
+ */
 export async function currentSession(): Promise<TokenLookup | undefined> {
+  if (sessionKey.get() === null) return undefined;
   try {
     return await api<TokenLookup>('GET', '/auth/token', { quiet: true });
-  } catch {
-    return undefined;
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      sessionKey.clear();
+      return undefined;
+    }
+    throw error;
   }
 }
 
@@ -39,7 +47,8 @@ export function SignIn({ onSignedIn, ended }: { onSignedIn: () => void; ended: b
   const [token, setToken] = useState('');
   const action = useAction(async () => {
     const body = method === 'password' ? { name, password } : { token: token.trim() };
-    await api('POST', '/auth/session', { body, quiet: true });
+    const started = await api<{ sessionKey: string }>('POST', '/auth/session', { body, quiet: true });
+    sessionKey.set(started.sessionKey);
     // Nothing typed here stays in the page once it has been used.
     setPassword('');
     setToken('');

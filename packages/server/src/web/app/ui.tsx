@@ -10,24 +10,37 @@ export interface Loaded<T> {
   reload: () => void;
 }
 
-/** Loads on mount and whenever `deps` change; a late answer for old deps is dropped. */
+/**
+ * Loads on mount and whenever `deps` change. What was loaded for other deps is never returned (a page reused for
+ * another folder must not show, or act on, the last folder's rows while the new ones load); a late answer for old
+ * deps is dropped. A reload keeps showing the current data until the new data comes.
+ */
 export function useLoad<T>(load: () => Promise<T>, deps: readonly unknown[]): Loaded<T> {
-  const [state, setState] = useState<{ data?: T; error?: ApiError; loading: boolean }>({ loading: true });
+  const key = JSON.stringify(deps);
+  const [state, setState] = useState<{ key?: string; data?: T; error?: ApiError; loading: boolean }>({
+    loading: true,
+  });
   const [tick, setTick] = useState(0);
   useEffect(() => {
     let current = true;
     setState((s) => ({ ...s, loading: true }));
     load().then(
-      (data) => current && setState({ data, loading: false }),
-      (error: unknown) => current && setState({ error: toApiError(error), loading: false }),
+      (data) => current && setState({ key, data, loading: false }),
+      (error: unknown) => current && setState({ key, error: toApiError(error), loading: false }),
     );
     return () => {
       current = false;
     };
     // The caller names what the load depends on (deps); `load` itself is a new closure on every render.
-  }, [...deps, tick]);
+  }, [key, tick]);
   const reload = useCallback(() => setTick((t) => t + 1), []);
-  return { data: state.data, error: state.error, loading: state.loading, reload };
+  const fresh = state.key === key;
+  return {
+    data: fresh ? state.data : undefined,
+    error: fresh ? state.error : undefined,
+    loading: state.loading || !fresh,
+    reload,
+  };
 }
 
 export function toApiError(error: unknown): ApiError {
