@@ -134,56 +134,12 @@ export interface TokenLookup {
   principal: Principal;
 }
 
-export interface Environment {
-  slug: string;
-  name: string;
-  createdAt: string;
-}
-
-export interface Project {
-  slug: string;
-  name: string;
-  createdAt: string;
-  environments: Environment[];
-}
-
-export interface SecretMeta {
-  name: string;
-  path: string;
-  version: number;
-  deleted: boolean;
-  createdAt: string;
-  updatedAt: string;
-  updatedBy: string;
-}
-
-export interface SecretVersion {
-  version: number;
-  op: 'set' | 'delete' | 'rollback';
-  createdAt: string;
-  createdBy: string;
-  folderRevision: number;
-  restoredFrom: number | null;
-  destroyed: boolean;
-}
-
-export interface Folder {
-  path: string;
-  revision: number;
-  secretCount: number;
-  updatedAt: string;
-}
-
-export interface FolderRevision {
-  revision: number;
-  createdAt: string;
-  createdBy: string;
-  action: string;
-  changes: { name: string; version: number; op: 'set' | 'delete' | 'rollback' }[];
-}
-
-export interface BatchResult {
-  path: string;
-  revision: number;
-  results: { name: string; outcome: 'created' | 'updated' | 'unchanged' | 'deleted'; version: number }[];
-}
+export type {
+  BatchResult,
+  EnvironmentInfo as Environment,
+  FolderInfo as Folder,
+  FolderRevisionInfo as FolderRevision,
+  ProjectInfo as Project,
+  SecretMeta,
+  SecretVersionInfo as SecretVersion,
+} from '@keybox/sdk';

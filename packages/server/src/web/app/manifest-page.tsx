@@ -1,32 +1,9 @@
+import type { StoredManifest, ManifestItemState as ManifestItem } from '../../core/manifests/manifest-service.js';
 import type { ComponentChildren } from 'preact';
 import { useRoute } from 'preact-iso';
 import { api, ApiError, envPath } from './api.js';
 import { EnvHeader, envHref } from './env-header.js';
 import { Empty, PageTitle, Show, TableHead, Time, useLoad } from './ui.js';
-
-/** One declared item and where a secret of its names exists (core/manifests/manifest-service.ts). Names only. */
-interface ManifestItem {
-  name: string;
-  description?: string;
-  secret: boolean;
-  required: boolean;
-  /** The variables read directly, first present wins; Keybox is asked under the same names. */
-  envVars: string[];
-  /** `VAR_FILE` for each of `envVars`, unless the item turned files off. */
-  fileVars: string[];
-  /** Folders holding a live secret under one of the item's names, among those the caller may list. */
-  folders: string[];
-  present: boolean;
-}
-
-interface StoredManifest {
-  /** The manifest as parsed; only `rotation` is read from it here (the items above carry the rest). */
-  manifest: { version: number; items: { name: string; rotation?: string }[] };
-  updatedAt: string;
-  updatedBy: string;
-  items: ManifestItem[];
-  undeclared: { name: string; folders: string[] }[];
-}
 
 /** No manifest pushed yet is a state of the environment, not an error: the server says it with a 404. */
 async function loadManifest(project: string, env: string): Promise<StoredManifest | null> {

@@ -1,38 +1,8 @@
 import type { ComponentChildren } from 'preact';
+import type { HealthResponse } from '@keybox/sdk';
+import type { ServerStatus } from '../../core/status/server-status.js';
 import { ApiError, type ApiErrorBody } from './api.js';
 import { ErrorNote, Loading, PageTitle, Time, useLoad } from './ui.js';
-
-/** What `GET /api/secrets/status` answers (core/status/server-status.ts): states, counts and ages, never a name. */
-interface ServerStatus {
-  status: 'ok' | 'degraded';
-  version: string;
-  uptimeSeconds: number;
-  store: { ok: boolean; dialect: string; error?: string };
-  keys: {
-    rootKeyId: string;
-    dataKeys: number;
-    activeDataKeyCreatedAt: string | null;
-    activeDataKeyAgeDays: number | null;
-  };
-  counts: {
-    projects: number;
-    environments: number;
-    folders: number;
-    secrets: number;
-    versions: number;
-    identities: number;
-    users: number;
-    activeTokens: number;
-  } | null;
-  audit: { entries: number; headConsistent: boolean } | null;
-  backup: { last: { createdAt: string; ageDays: number; bytes: number; auditSeq: number } | null; note?: string };
-  rotation: { last: { at: string; kind: string; ageDays: number } | null; note?: string };
-}
-
-interface Health {
-  status: string;
-  version: string;
-}
 
 const DATA_KEY_MAX_DAYS = 90;
 const BACKUP_MAX_DAYS = 7;
@@ -77,7 +47,7 @@ export function StatusPage() {
     () => getJson<ServerStatus>('/api/secrets/status', (s) => s === 200 || s === 503, hasStatus),
     [],
   );
-  const health = useLoad(() => getJson<Health>('/healthz', (s) => s === 200, hasStatus), []);
+  const health = useLoad(() => getJson<HealthResponse>('/healthz', (s) => s === 200, hasStatus), []);
   const busy = status.loading || health.loading;
   return (
     <section>
@@ -174,7 +144,7 @@ function size(bytes: number): string {
   return i === 0 ? `${n} bytes` : `${n.toFixed(n < 10 ? 1 : 0)} ${units[i] ?? ''}`;
 }
 
-function StatusView({ status, health }: { status: ServerStatus; health: Health | undefined }) {
+function StatusView({ status, health }: { status: ServerStatus; health: HealthResponse | undefined }) {
   const { store, keys, counts, audit, backup, rotation } = status;
   const keyAge = keys.activeDataKeyAgeDays;
   const backupStale = backup.last === null || backup.last.ageDays > BACKUP_MAX_DAYS;

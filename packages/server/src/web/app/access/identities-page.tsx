@@ -1,3 +1,4 @@
+import type { ClientSecretInfo, IdentityInfo } from '@keybox/sdk';
 import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
@@ -7,7 +8,6 @@ import {
   Empty,
   ErrorNote,
   Field,
-  PageTitle,
   Show,
   ShownOnce,
   TableHead,
@@ -16,7 +16,7 @@ import {
   useLoad,
   valueOf,
 } from '../ui.js';
-import { AccessNav } from './access-nav.js';
+import { AccessHeader } from './access-nav.js';
 import {
   Confirm,
   ExistingPolicies,
@@ -28,35 +28,9 @@ import {
   StateBadge,
 } from './shared.js';
 
-/** A machine identity as the API lists it (IdentityInfo in the SDK): never its client secrets. */
-interface Identity {
-  name: string;
-  clientId: string;
-  description: string;
-  policies: string[];
-  tokenTtl: number;
-  tokenMaxTtl: number;
-  /** 0: unlimited. */
-  tokenUses: number;
-  trustedCidrs: string[];
-  createdAt: string;
-  createdBy: string;
-  disabled: boolean;
-}
-
-interface ClientSecretInfo {
-  id: string;
-  description: string;
-  createdAt: string;
-  createdBy: string;
-  expiresAt: string | null;
-  lastUsedAt: string | null;
-  revokedAt: string | null;
-}
-
 /** What `POST /identities` answers: the only time the first client secret is ever sent. */
 interface CreatedIdentity {
-  identity: Identity;
+  identity: IdentityInfo;
   clientId: string;
   clientSecret: string;
   secretId: string;
@@ -73,30 +47,20 @@ interface CreatedSecret {
 const identityPath = (name: string) => `/identities/${seg(name)}`;
 
 export function IdentitiesPage() {
-  const load = useLoad(() => api<{ identities: Identity[] }>('GET', '/identities'), []);
+  const load = useLoad(() => api<{ identities: IdentityInfo[] }>('GET', '/identities'), []);
   const [open, setOpen] = useState<
-    { kind: 'create' } | { kind: 'secrets' | 'delete'; identity: Identity } | undefined
+    { kind: 'create' } | { kind: 'secrets' | 'delete'; identity: IdentityInfo } | undefined
   >();
-  const toggle = useAction(async (identity: Identity) => {
+  const toggle = useAction(async (identity: IdentityInfo) => {
     await api('PATCH', identityPath(identity.name), { body: { disabled: !identity.disabled } });
     load.reload();
   });
   const close = () => setOpen(undefined);
   return (
     <section>
-      <AccessNav current="identities" />
-      <PageTitle
-        actions={
-          <button type="button" class="primary" onClick={() => setOpen({ kind: 'create' })}>
-            New identity
-          </button>
-        }
-      >
-        Identities
-      </PageTitle>
-      <p class="muted">
+      <AccessHeader current="identities" newLabel="New identity" onNew={() => setOpen({ kind: 'create' })}>
         Services and CI jobs: each exchanges a client id and a client secret for a short-lived access token.
-      </p>
+      </AccessHeader>
       <ErrorNote error={toggle.error} />
       <Show load={load}>
         {({ identities }) =>
@@ -337,7 +301,7 @@ function secretState(s: ClientSecretInfo) {
 }
 
 /** An identity's client secrets: several at once, so one can be rotated without downtime. */
-function ClientSecrets({ identity, onClose }: { identity: Identity; onClose: () => void }) {
+function ClientSecrets({ identity, onClose }: { identity: IdentityInfo; onClose: () => void }) {
   const base = `${identityPath(identity.name)}/secrets`;
   const load = useLoad(() => api<{ secrets: ClientSecretInfo[] }>('GET', base), [base]);
   const [adding, setAdding] = useState(false);

@@ -1,8 +1,8 @@
 import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, type Project } from '../api.js';
-import { Dialog, Empty, ErrorNote, Field, PageTitle, Show, Time, useAction, useLoad, valueOf } from '../ui.js';
-import { AccessNav } from './access-nav.js';
+import { Dialog, Empty, ErrorNote, Field, Show, Time, useAction, useLoad, valueOf } from '../ui.js';
+import { AccessHeader } from './access-nav.js';
 import { Confirm, invalid, seg, type Policy, type PolicyRule } from './shared.js';
 
 /*
@@ -25,20 +25,10 @@ export function PoliciesPage() {
   const close = () => setOpen(undefined);
   return (
     <section>
-      <AccessNav current="policies" />
-      <PageTitle
-        actions={
-          <button type="button" class="primary" onClick={() => setOpen({ kind: 'create' })}>
-            New policy
-          </button>
-        }
-      >
-        Policies
-      </PageTitle>
-      <p class="muted">
+      <AccessHeader current="policies" newLabel="New policy" onNew={() => setOpen({ kind: 'create' })}>
         Deny by default: a request is allowed when a rule of the caller's policies allows it and no rule denies it (a
         deny always wins). Attach policies to identities, users and tokens when you create them.
-      </p>
+      </AccessHeader>
       <Show load={load}>
         {({ policies }) =>
           policies.length === 0 ? (

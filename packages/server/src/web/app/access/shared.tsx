@@ -2,23 +2,10 @@ import { Fragment, type ComponentChildren } from 'preact';
 import { api, ApiError } from '../api.js';
 import { Dialog, ErrorNote, useAction, useLoad } from '../ui.js';
 
-/** A policy as `GET /policies` answers it (core/policy/policy-service.ts). */
-export interface PolicyRule {
-  effect: 'allow' | 'deny';
-  projects: string[];
-  environments: string[];
-  paths: string[];
-  capabilities: ('read' | 'list' | 'write' | 'delete' | 'admin')[];
-}
-
-export interface Policy {
-  name: string;
-  description: string;
-  rules: PolicyRule[];
-  builtin: boolean;
-  updatedAt: string;
-  updatedBy: string;
-}
+/** A policy as `GET /policies` answers it, and one of its rules. */
+import type { PolicyInfo as Policy } from '../../../core/policy/policy-service.js';
+export type { PolicyRule } from '../../../core/policy/policy-rules.js';
+export type { Policy };
 
 /** A path segment for the API: names are validated by the server, but must not be able to change the route. */
 export const seg = (name: string) => encodeURIComponent(name);

@@ -6,7 +6,6 @@ import {
   Empty,
   ErrorNote,
   Field,
-  PageTitle,
   Show,
   ShownOnce,
   TableHead,
@@ -15,7 +14,7 @@ import {
   useLoad,
   valueOf,
 } from '../ui.js';
-import { AccessNav } from './access-nav.js';
+import { AccessHeader } from './access-nav.js';
 import { Confirm, ExistingPolicies, parseDuration, parseList, PolicyPills, seg } from './shared.js';
 
 /** A static API token as `GET /tokens` lists it (core/auth/token-service.ts TokenInfo): never the token itself. */
@@ -47,20 +46,10 @@ export function TokensPage() {
   const close = () => setOpen(undefined);
   return (
     <section>
-      <AccessNav current="tokens" />
-      <PageTitle
-        actions={
-          <button type="button" class="primary" onClick={() => setOpen({ kind: 'create' })}>
-            New token
-          </button>
-        }
-      >
-        Tokens
-      </PageTitle>
-      <p class="muted">
+      <AccessHeader current="tokens" newLabel="New token" onNew={() => setOpen({ kind: 'create' })}>
         Static API tokens, for scripts and integrations that cannot log in. Sessions and identities' access tokens are
         not listed here.
-      </p>
+      </AccessHeader>
       <Show load={load}>
         {({ tokens }) =>
           tokens.length === 0 ? (

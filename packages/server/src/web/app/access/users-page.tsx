@@ -1,20 +1,8 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { useSession } from '../session.js';
-import {
-  Dialog,
-  Empty,
-  ErrorNote,
-  Field,
-  PageTitle,
-  Show,
-  TableHead,
-  Time,
-  useAction,
-  useLoad,
-  valueOf,
-} from '../ui.js';
-import { AccessNav } from './access-nav.js';
+import { Dialog, Empty, ErrorNote, Field, Show, TableHead, Time, useAction, useLoad, valueOf } from '../ui.js';
+import { AccessHeader } from './access-nav.js';
 import { Confirm, ExistingPolicies, invalid, parseList, PolicyPills, seg, StateBadge } from './shared.js';
 
 /** A user as the API lists it (core/auth/user-service.ts UserInfo). */
@@ -46,19 +34,9 @@ export function UsersPage() {
   const close = () => setOpen(undefined);
   return (
     <section>
-      <AccessNav current="users" />
-      <PageTitle
-        actions={
-          <button type="button" class="primary" onClick={() => setOpen({ kind: 'create' })}>
-            New user
-          </button>
-        }
-      >
-        Users
-      </PageTitle>
-      <p class="muted">
+      <AccessHeader current="users" newLabel="New user" onNew={() => setOpen({ kind: 'create' })}>
         People: they sign in here or with <code>keybox login --user NAME</code>, for a 12-hour session.
-      </p>
+      </AccessHeader>
       <ErrorNote error={toggle.error} />
       <Show load={load}>
         {({ users }) =>
