@@ -1,7 +1,7 @@
 import { createSecretKey, randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openTempStore } from '../../test-support/temp-store.js';
 import { createTestClock } from '../../test-support/test-app.js';
 import { createAuditLog, readHead, type AuditEntry } from './audit-log.js';
@@ -126,15 +126,17 @@ describe('with the store group commit (synced after commit)', () => {
   it('answers a read only once its group is on disk, and streams and anchors entries only then, in order', async () => {
     let releaseSync = () => undefined as void;
     const held = new Promise<void>((resolve) => (releaseSync = resolve));
+    let committed = 0;
     const slow = openLog({
       groupCommit: async (work) => {
         const { result, durable } = await temp.store.groupCommit(work);
+        committed += 1;
         return { result, durable: durable.then(() => held) };
       },
     });
     let answered = false;
     const read = slow.append(entry('read')).then(() => (answered = true));
-    await new Promise((resolve) => setTimeout(resolve, 20)); // committed, its sync held back
+    await vi.waitFor(() => expect(committed).toBe(1)); // committed, its sync held back
     // A write commits (synchronous=FULL: on disk at once) while the read's group waits for its sync.
     const records = await temp.db.transaction().execute((trx) => slow.appendIn(trx, [entry('write')]));
     const written = slow.publishedWhen(records, Promise.resolve());
@@ -165,7 +167,7 @@ describe('with the store group commit (synced after commit)', () => {
       },
     });
     const first = slow.append(entry('first'));
-    await new Promise((resolve) => setTimeout(resolve, 20)); // committed, its sync held back
+    await vi.waitFor(() => expect(groups).toEqual([1])); // committed, its sync held back
     // Three more, each in a turn of its own, while the first group's sync is under way.
     const later: Promise<unknown>[] = [];
     for (const name of ['b', 'c', 'd']) {
@@ -177,7 +179,8 @@ describe('with the store group commit (synced after commit)', () => {
 
     syncs[0]?.();
     await first;
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // However slow the database, the three go in the next group, and together.
+    await vi.waitFor(() => expect(groups.length).toBe(2));
     expect(groups).toEqual([1, 3]);
     syncs[1]?.();
     expect((await Promise.all(later)).map((r) => (r as { seq: number }).seq)).toEqual([2, 3, 4]);
@@ -186,7 +189,7 @@ describe('with the store group commit (synced after commit)', () => {
   });
 
   it('fails the entries queued behind a group whose sync failed, and streams none of them', async () => {
-    let failSync = () => undefined as void;
+    let failSync: (() => void) | undefined;
     let lost = false;
     const failing = openLog({
       groupCommit: async (work) => {
@@ -203,10 +206,10 @@ describe('with the store group commit (synced after commit)', () => {
     });
     const first = failing.append(entry('first'));
     first.catch(() => undefined);
-    await new Promise((resolve) => setTimeout(resolve, 20)); // committed, its sync under way
+    await vi.waitFor(() => expect(failSync).toBeDefined()); // committed, its sync under way
     const queued = [failing.append(entry('b')), failing.append(entry('c'))];
     for (const q of queued) q.catch(() => undefined);
-    failSync();
+    failSync?.();
     await expect(first).rejects.toThrow('EIO');
     for (const q of queued) await expect(q).rejects.toThrow('can no longer be synced');
     await failing.settled();
