@@ -132,6 +132,40 @@ describe('the web UI', () => {
     await context.close();
   });
 
+  it("never shows one folder's rows or shown value under another folder", async () => {
+    await createProject(server, 'pair');
+    const inA = canary('UIA');
+    const inB = canary('UIB');
+    await setSecrets(server, { project: 'pair', env: 'dev', path: '/a' }, { TOKEN: inA, ONLY_A: canary('UIA2') });
+    await setSecrets(server, { project: 'pair', env: 'dev', path: '/b' }, { TOKEN: inB });
+    const { context, page, problems } = await openUi(browser, server);
+    await signInWithToken(page, server.token);
+    await page.goto('/ui/projects/pair/dev?path=%2Fa');
+    const row = page.getByRole('row', { name: /TOKEN/ });
+    await row.getByRole('button', { name: 'Show TOKEN' }).click();
+    await expect.poll(() => row.textContent()).toContain(inA);
+
+    // From here on, everything the page ever puts on screen is recorded, not only what is there at the end.
+    await page.evaluate(`{
+      window.seenAfterSwitch = [];
+      new MutationObserver(() => {
+        if (new URLSearchParams(location.search).get('path') === '/b') window.seenAfterSwitch.push(document.body.innerText);
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    }`);
+    await page.getByRole('complementary', { name: 'Folders' }).getByRole('link', { name: 'b', exact: true }).click();
+    await page.waitForURL(/path=%2Fb$/);
+    await expect.poll(() => page.getByRole('row', { name: /TOKEN/ }).textContent()).toContain('v1');
+    const seen = await page.evaluate<string[]>('window.seenAfterSwitch');
+    expect(seen.length).toBeGreaterThan(0);
+    // Folder a's value, shown a moment ago, is never on screen in folder b, nor its other secret's row.
+    expect(seen.some((text) => text.includes(inA))).toBe(false);
+    expect(seen.some((text) => text.includes('ONLY_A'))).toBe(false);
+    // Folder b's own TOKEN starts masked, like every value.
+    expect(seen.some((text) => text.includes(inB))).toBe(false);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
   it("signs a user in with a password, shows only what the user's policies allow, and ends the session on sign-out", async () => {
     await createProject(server, 'team');
     await api(server, 'PUT', '/api/v1/policies/team-dev', {
