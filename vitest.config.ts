@@ -22,7 +22,10 @@ export default defineConfig({
           name: 'postgres',
           include: ['packages/server/src/**/*.test.ts'],
           // What is about the SQLite file itself (WAL syncs, its locks, a second connection to the file).
-          exclude: ['packages/server/src/core/store/open-sqlite-store.test.ts'],
+          exclude: [
+            'packages/server/src/core/store/open-sqlite-store.test.ts',
+            'packages/server/src/core/store/sqlite-audit-writer.test.ts',
+          ],
           env: { KEYBOX_TEST_STORE: 'postgres' },
           globalSetup: ['packages/server/src/test-support/postgres-setup.ts'],
         },

@@ -4,12 +4,21 @@ import type { KeyObject } from 'node:crypto';
 import { isoNow, type Clock } from '../clock.js';
 import type { Db } from '../store/database.js';
 import type { SqlDialect } from '../store/migrations.js';
-import { durableCommit, type GroupCommit } from '../store/store.js';
+import type { CompiledQuery } from 'kysely';
+import {
+  auditWriterOf,
+  durableCommit,
+  type AuditGroupWriter,
+  type CompiledStatement,
+  type GroupCommit,
+} from '../store/store.js';
 import { prepared } from '../store/prepared.js';
 import { chainMac, genesisMac, toRow, type AuditFields } from './audit-chain.js';
 import { expandNames, listsOf, type NamesList } from './audit-names.js';
 
 const HEAD_WRITE_SPACING_MS = 20;
+
+const bare = ({ sql, parameters }: CompiledQuery): CompiledStatement => ({ sql, parameters });
 
 /** The most rows one insert statement carries (SQLite allows 32,766 parameters: 12 per row). */
 const INSERT_ROWS_MAX = 64;
@@ -54,7 +63,21 @@ export interface AuditLogDeps {
   onSinkError?: ((error: unknown) => void) | undefined;
   /** How a group of entries is committed durably; the store's `durableCommit` by default (tests slow it down). */
   groupCommit?: GroupCommit | undefined;
+  /**
+   * Commits groups on a connection of its own (SQLite: on a worker thread); the store's, by default, unless
+   * `groupCommit` is given. Used once groups come at `writerFromGroupsPerSecond` or faster.
+   */
+  writer?: AuditGroupWriter | undefined;
+  /** How many groups a second make the log hand its groups to `writer` from then on (0: from the first). */
+  writerFromGroupsPerSecond?: number | undefined;
 }
+
+/**
+ * Groups a second from which the audit log hands its groups to the store's writer thread: a server that serves a
+ * few requests a second keeps no thread for it (one costs ~19 MiB of RSS), and at low rates the hop to another
+ * thread would only add to each group's wait.
+ */
+export const WRITER_FROM_GROUPS_PER_SECOND = 500;
 
 /**
  * Appends to the audit chain. `append` groups concurrent entries into one transaction (a response still waits for
@@ -69,8 +92,11 @@ export function createAuditLog({
   headFile,
   sink,
   onSinkError,
-  groupCommit = durableCommit(db),
+  groupCommit: givenGroupCommit,
+  writer = givenGroupCommit === undefined ? auditWriterOf(db) : undefined,
+  writerFromGroupsPerSecond = WRITER_FROM_GROUPS_PER_SECOND,
 }: AuditLogDeps) {
+  const groupCommit = givenGroupCommit ?? durableCommit(db);
   const genesis = genesisMac(key);
   let queue: { entry: AuditEntry; resolve: (r: AuditRecord) => void; reject: (e: unknown) => void }[] = [];
   let flushing = false;
@@ -113,11 +139,18 @@ export function createAuditLog({
     }
     return query;
   };
+  const selectHead = prepared(db.selectFrom('audit_head').select(['seq', 'mac']).where('id', '=', 1));
+  const insertHead = prepared(db.insertInto('audit_head').values({ id: 1, seq: 0, mac: '' }));
+  const updateHead = prepared(db.updateTable('audit_head').set({ seq: 0, mac: '' }).where('id', '=', 1));
+  /**
+   * The chain head as this process last committed or read it (undefined: not known). Groups sent to the writer
+   * are chained onto it; the writer refuses one whose head moved meanwhile.
+   */
+  let knownHead: AuditHead | undefined;
+  let knownHeadSet = false;
 
-  async function appendIn(trx: Db, entries: readonly AuditEntry[]): Promise<AuditRecord[]> {
-    let headQuery = trx.selectFrom('audit_head').select(['seq', 'mac']).where('id', '=', 1);
-    if (dialect === 'postgres') headQuery = headQuery.forUpdate();
-    const head = await headQuery.executeTakeFirst();
+  /** Chains `entries` onto `head` (undefined: the genesis). */
+  function chained(entries: readonly AuditEntry[], head: AuditHead | undefined): AuditRecord[] {
     let seq = head?.seq ?? 0;
     let mac = head?.mac ?? genesis;
     const time = isoNow(clock);
@@ -140,21 +173,71 @@ export function createAuditLog({
       mac = chainMac(key, mac, fields);
       records.push({ ...fields, mac });
     }
-    if (records.length === 0) return records;
+    return records;
+  }
+
+  /** The statements that store `records` (and the name lists they refer to) and move the head row. */
+  function storing(records: readonly AuditRecord[], entries: readonly AuditEntry[], headExists: boolean) {
+    const statements: CompiledQuery[] = [];
     // Each list the group refers to, unless stored already (by an earlier read, or another server).
     for (const [hash, names] of listsOf(entries)) {
-      if (!storedLists.has(hash)) await trx.executeQuery(insertNames(hash, names));
+      if (!storedLists.has(hash)) statements.push(insertNames(hash, names));
     }
     // Multi-row inserts for the whole group, compiled once per row count.
     for (let at = 0; at < records.length; at += INSERT_ROWS_MAX) {
       const chunk = records.slice(at, at + INSERT_ROWS_MAX);
-      await trx.executeQuery(
-        insertRows(chunk.length)(...chunk.flatMap((r): unknown[] => Object.values(toRow(r, r.mac)))),
-      );
+      statements.push(insertRows(chunk.length)(...chunk.flatMap((r): unknown[] => Object.values(toRow(r, r.mac)))));
     }
-    if (head === undefined) await trx.insertInto('audit_head').values({ id: 1, seq, mac }).execute();
-    else await trx.updateTable('audit_head').set({ seq, mac }).where('id', '=', 1).execute();
+    const last = records[records.length - 1] as AuditRecord;
+    statements.push(headExists ? updateHead(last.seq, last.mac, 1) : insertHead(1, last.seq, last.mac));
+    return statements;
+  }
+
+  async function appendIn(trx: Db, entries: readonly AuditEntry[]): Promise<AuditRecord[]> {
+    let headQuery = trx.selectFrom('audit_head').select(['seq', 'mac']).where('id', '=', 1);
+    if (dialect === 'postgres') headQuery = headQuery.forUpdate();
+    const head = await headQuery.executeTakeFirst();
+    const records = chained(entries, head);
+    if (records.length === 0) return records;
+    for (const statement of storing(records, entries, head !== undefined)) await trx.executeQuery(statement);
+    // What the writer's next group is chained onto; should this transaction roll back, the writer finds the head
+    // elsewhere and the group is chained again.
+    const last = records[records.length - 1] as AuditRecord;
+    knownHead = { seq: last.seq, mac: last.mac };
+    knownHeadSet = true;
     return records;
+  }
+
+  /** Commits a group through the writer: chained onto the known head, again onto the head found if it moved. */
+  async function commitThroughWriter(
+    w: AuditGroupWriter,
+    entries: readonly AuditEntry[],
+    onCommitted: (records: AuditRecord[]) => void,
+  ): Promise<AuditRecord[]> {
+    if (!knownHeadSet) {
+      const row = await db.executeQuery(selectHead(1));
+      knownHead = row.rows[0];
+      knownHeadSet = true;
+    }
+    for (;;) {
+      const expect = knownHead;
+      const records = chained(entries, expect);
+      const answer = await w.write(
+        {
+          head: bare(selectHead(1)),
+          expect,
+          // Only the SQL and its parameters cross to the other thread, not Kysely's query tree.
+          statements: storing(records, entries, expect !== undefined).map(bare),
+        },
+        () => {
+          const last = records[records.length - 1] as AuditRecord;
+          knownHead = { seq: last.seq, mac: last.mac };
+          onCommitted(records);
+        },
+      );
+      if (!('stale' in answer)) return records;
+      knownHead = answer.stale;
+    }
   }
 
   // The head file is written off the event loop, one write at a time, always with the newest head, at most every
@@ -288,19 +371,13 @@ export function createAuditLog({
         if (lastSync !== undefined) await lastSync;
         const batch = queue;
         queue = [];
-        try {
-          const { result: records, durable } = await groupCommit((trx) =>
-            appendIn(
-              trx,
-              batch.map((b) => b.entry),
-            ),
-          );
-          if (storedLists.size > STORED_LISTS_MAX) storedLists.clear();
-          // Nobody is answered, nothing is streamed and the head does not move before the group is on disk; the
-          // entries arriving meanwhile queue up for the next group.
-          const entries = batch.map((b) => b.entry);
-          for (const hash of listsOf(entries).keys()) storedLists.add(hash);
-          const done = publishedWhen(records, durable, entries).then(
+        const entries = batch.map((b) => b.entry);
+        // Registered at the commit, before any other commit of the store: publication follows the chain's order.
+        // Nobody is answered, nothing is streamed and the head does not move before the group is on disk; the
+        // entries arriving meanwhile queue up for the next group.
+        let done: Promise<void> | undefined;
+        const committed = (records: readonly AuditRecord[], durable: Promise<void>) => {
+          done = publishedWhen(records, durable, entries).then(
             () => batch.forEach((b, i) => b.resolve(records[i] as AuditRecord)),
             (error: unknown) => {
               for (const b of batch) b.reject(error);
@@ -308,14 +385,46 @@ export function createAuditLog({
           );
           lastSync = durable.catch(() => undefined);
           syncing.add(done);
-          void done.finally(() => syncing.delete(done));
+          const registered = done;
+          void done.finally(() => syncing.delete(registered));
+        };
+        try {
+          if (viaWriter()) {
+            await commitThroughWriter(writer as AuditGroupWriter, entries, (records) =>
+              committed(records, Promise.resolve()),
+            );
+          } else {
+            const { result, durable } = await groupCommit((trx) => appendIn(trx, entries), committed);
+            if (done === undefined) committed(result, durable); // a GroupCommit that does not call back
+          }
+          if (storedLists.size > STORED_LISTS_MAX) storedLists.clear();
+          for (const hash of listsOf(entries).keys()) storedLists.add(hash);
         } catch (error) {
-          for (const b of batch) b.reject(error);
+          // Committed or not, the entries' requests are refused (a group whose COMMIT was registered settles on its own).
+          if (done === undefined) for (const b of batch) b.reject(error);
         }
       }
     } finally {
       flushing = false;
     }
+  }
+
+  // Groups a second over the last whole second, and whether the log has gone over to the writer (for good).
+  let windowStart = 0;
+  let windowGroups = 0;
+  let writerOn = false;
+  function viaWriter(): boolean {
+    if (writer === undefined || !writer.usable()) return false;
+    if (!writerOn) {
+      const now = performance.now();
+      if (now - windowStart >= 1000) {
+        windowStart = now;
+        windowGroups = 0;
+      }
+      windowGroups += 1;
+      writerOn = windowGroups > writerFromGroupsPerSecond;
+    }
+    return writerOn;
   }
 
   /*

@@ -33,12 +33,15 @@ export async function audited<T>(
   details?: (result: T) => Record<string, unknown>,
 ): Promise<T> {
   const hook: { after?: AfterCommit | void } = {};
-  const { result, durable } = await durableCommit(db)(async (trx) => {
-    const done = await work(trx);
-    if (audit !== undefined) hook.after = await audit(trx, details?.(done));
-    return done;
-  });
-  hook.after?.(durable);
+  const { result, durable } = await durableCommit(db)(
+    async (trx) => {
+      const done = await work(trx);
+      if (audit !== undefined) hook.after = await audit(trx, details?.(done));
+      return done;
+    },
+    // At the commit, before any other commit of the store: the audit log publishes entries in the chain's order.
+    (_, committed) => hook.after?.(committed),
+  );
   await durable;
   return result;
 }

@@ -292,6 +292,31 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
           for each row execute function keybox_notify_folder()`.execute(db);
       },
     },
+    '0008-store-generations': {
+      async up(db: Kysely<unknown>) {
+        if (postgres) return; // LISTEN/NOTIFY tells PostgreSQL servers (0007)
+        // A counter per area, moved by every commit that touches a table a read cache copies, whichever connection
+        // makes it. `PRAGMA data_version` says only that another connection committed something; the audit log
+        // commits on a connection of its own (sqlite-audit-writer.ts) several hundred times a second under load,
+        // and the read caches read these counters to tell its commits (no area moved) from a change they copied.
+        // A table added later that a cache reads needs its triggers too (store-changes.ts, TABLE_AREAS).
+        await sql`create table store_generations (id integer primary key, access integer not null, secrets integer not null)`.execute(
+          db,
+        );
+        await sql`insert into store_generations (id, access, secrets) values (1, 0, 0)`.execute(db);
+        for (const [table, area] of Object.entries(TABLE_AREAS)) {
+          if (area === 0) continue;
+          const column = sql.ref(area === ACCESS ? 'access' : 'secrets');
+          for (const event of ['insert', 'update', 'delete'] as const) {
+            await sql`
+              create trigger ${sql.ref(`keybox_generation_${table}_${event}`)} after ${sql.raw(event)} on ${sql.table(table)}
+              begin
+                update store_generations set ${column} = ${column} + 1 where id = 1;
+              end`.execute(db);
+          }
+        }
+      },
+    },
   };
 }
 

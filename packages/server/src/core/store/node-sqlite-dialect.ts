@@ -8,7 +8,15 @@ import {
   type SqliteDatabase,
   type SqliteStatement,
 } from 'kysely';
-import { ALL_AREAS, createAreaVersions, kindOf, type StatementKind, type StoreChanges } from './store-changes.js';
+import {
+  ACCESS,
+  ALL_AREAS,
+  createAreaVersions,
+  kindOf,
+  SECRETS,
+  type StatementKind,
+  type StoreChanges,
+} from './store-changes.js';
 
 /*
  * Kysely's SQLite dialect expects a better-sqlite3-shaped database. This adapts the built-in `node:sqlite` (no
@@ -49,6 +57,26 @@ export function adaptNodeSqlite(
       dirty = 0; // a write outside any transaction committed (and was counted) when it ran
     }
   };
+  /*
+   * Which areas commits by other connections changed, from the counters triggers keep (migration 0008): the audit
+   * log's own connection commits all the time under load and moves none, so the caches stay. Both areas if the
+   * counters cannot be read (a store not migrated yet).
+   */
+  let generations: StatementSync | undefined;
+  let seenGenerations: { access: number; secrets: number } | undefined;
+  const othersChanged = (): number => {
+    let now: { access: number; secrets: number } | undefined;
+    try {
+      generations ??= db.prepare('select access, secrets from store_generations where id = 1');
+      now = generations.get() as { access: number; secrets: number } | undefined;
+    } catch {
+      generations = undefined;
+    }
+    const before = seenGenerations;
+    seenGenerations = now;
+    if (now === undefined || before === undefined) return ALL_AREAS;
+    return (now.access !== before.access ? ACCESS : 0) | (now.secrets !== before.secrets ? SECRETS : 0);
+  };
   let refused: Error | undefined;
   return {
     close: () => db.close(),
@@ -68,7 +96,7 @@ export function adaptNodeSqlite(
           const current = (dataVersion.get() as { data_version: number }).data_version;
           if (current !== seen) {
             seen = current;
-            bump(ALL_AREAS);
+            bump(othersChanged());
           }
         }
         return versions.get(area);

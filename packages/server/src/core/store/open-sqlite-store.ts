@@ -5,6 +5,7 @@ import { Kysely, sql } from 'kysely';
 import type { Database } from './database.js';
 import { migrateToLatest } from './migrations.js';
 import { adaptNodeSqlite, NodeSqliteDialect, openNodeSqlite } from './node-sqlite-dialect.js';
+import { commitLock, sqliteAuditWriter, type CommitLock } from './sqlite-audit-writer.js';
 import { plainCommit, registerDurableCommit, type GroupCommit, type OpenStoreOptions, type Store } from './store.js';
 
 export const SQLITE_FILE = 'keybox.db';
@@ -27,8 +28,25 @@ export async function openSqliteStore(dataDir: string, options: OpenStoreOptions
     adapted.refuse(lost);
     options.onDurabilityLost?.(error);
   });
-  const durable: GroupCommit = (work) => groupCommit(db, wal, work);
-  registerDurableCommit(db, durable);
+  // Group commits on this connection and the audit writer's take turns (sqlite-audit-writer.ts).
+  const lock = commitLock();
+  const durable: GroupCommit = (work, onCommitted) => groupCommit(db, wal, lock, work, onCommitted);
+  const walFile = `${raw.location() ?? realpathSync(file)}`;
+  const auditWriter = wal.available()
+    ? sqliteAuditWriter({
+        file: walFile,
+        lock,
+        check: () => wal.check(),
+        lost: (error) => {
+          try {
+            return wal.fail(error);
+          } catch (lost) {
+            return lost as Error;
+          }
+        },
+      })
+    : undefined;
+  registerDurableCommit(db, durable, auditWriter);
   return {
     db,
     dialect: 'sqlite',
@@ -47,6 +65,7 @@ export async function openSqliteStore(dataDir: string, options: OpenStoreOptions
     },
     async close() {
       // A sync still under way belongs to a change whose client may have gone: let it finish with its file.
+      await auditWriter?.close();
       await wal.idle();
       await db.destroy();
       wal.close();
@@ -66,20 +85,29 @@ export async function openSqliteStore(dataDir: string, options: OpenStoreOptions
 async function groupCommit<T>(
   db: Kysely<Database>,
   wal: WalSyncer,
+  lock: CommitLock,
   work: (trx: Kysely<Database>) => Promise<T>,
+  onCommitted?: (result: T, durable: Promise<void>) => void,
 ): Promise<{ result: T; durable: Promise<void> }> {
-  if (!wal.available()) return plainCommit(db)(work);
+  if (!wal.available()) return plainCommit(db)(work, onCommitted);
   wal.check();
-  const result = await db.connection().execute(async (conn) => {
-    await sql`pragma synchronous = normal`.execute(conn);
-    try {
-      return await conn.transaction().execute(work);
-    } finally {
-      // Left at NORMAL, every later transaction would skip its sync.
-      await sql`pragma synchronous = full`.execute(conn).catch((error: unknown) => wal.fail(error));
-    }
-  });
-  return { result, durable: wal.sync() };
+  const release = await lock();
+  try {
+    const result = await db.connection().execute(async (conn) => {
+      await sql`pragma synchronous = normal`.execute(conn);
+      try {
+        return await conn.transaction().execute(work);
+      } finally {
+        // Left at NORMAL, every later transaction would skip its sync.
+        await sql`pragma synchronous = full`.execute(conn).catch((error: unknown) => wal.fail(error));
+      }
+    });
+    const durable = wal.sync();
+    onCommitted?.(result, durable);
+    return { result, durable };
+  } finally {
+    release();
+  }
 }
 
 interface WalSyncer {

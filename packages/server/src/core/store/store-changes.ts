@@ -43,6 +43,8 @@ export const TABLE_AREAS: Readonly<Record<string, number>> = {
   audit_log: 0,
   audit_head: 0,
   audit_names: 0,
+  // Moved by triggers only (SQLite, migration 0008): how the caches learn which area another connection changed.
+  store_generations: 0,
 };
 
 /** What a statement does to what the read caches hold: which areas it writes (0: none), or a transaction edge. */

@@ -2,9 +2,43 @@ import type { Kysely } from 'kysely';
 import type { Database } from './database.js';
 import type { StoreChanges } from './store-changes.js';
 
+/**
+ * Runs `work` in one transaction; resolves once it is committed, with `durable`, which resolves once the commit is
+ * on disk. `onCommitted` is called right after the commit; on SQLite before any other group commit or audit group
+ * of the store can begin, so what it registers (the audit log's order of publication) follows the commits' order.
+ */
 export type GroupCommit = <T>(
   work: (trx: Kysely<Database>) => Promise<T>,
+  onCommitted?: (result: T, durable: Promise<void>) => void,
 ) => Promise<{ result: T; durable: Promise<void> }>;
+
+/** One SQL statement, compiled (by Kysely) for the store's dialect. */
+export interface CompiledStatement {
+  sql: string;
+  parameters: readonly unknown[];
+}
+
+/** A group of audit rows for a connection of its own (see AuditGroupWriter). */
+export interface AuditGroup {
+  /** Reads the chain head: `{ seq, mac }`, or no row. */
+  head: CompiledStatement;
+  /** The head the group was chained onto (undefined: no head row yet). */
+  expect: { seq: number; mac: string } | undefined;
+  /** The inserts and the head's update, run in order. */
+  statements: CompiledStatement[];
+}
+
+/**
+ * Commits audit groups on a connection of its own, on another thread (SQLite: sqlite-audit-writer.ts), so the event
+ * loop does not run their inserts and COMMITs. A group commits only if the chain head is still the one it was
+ * chained onto; otherwise nothing is written and `stale` gives the head found (undefined: none), to chain again.
+ * Resolves once the group is on disk. `onCommitted` runs before any other commit of this store can begin.
+ */
+export interface AuditGroupWriter {
+  /** False once the writer failed (its thread stopped): the log commits its groups itself from then on. */
+  usable(): boolean;
+  write(group: AuditGroup, onCommitted: () => void): Promise<{ stale?: { seq: number; mac: string } | undefined }>;
+}
 
 /** What the server runs on: the embedded SQLite file or a PostgreSQL database, behind one interface. */
 export interface Store {
@@ -14,10 +48,7 @@ export interface Store {
   created: boolean;
   /** For read caches: moves whenever anything but the audit log may have changed (see store-changes.ts). */
   changes: StoreChanges;
-  /**
-   * Runs `work` in one transaction; resolves once it is committed, with `durable`, which resolves once the commit is
-   * on disk. For the audit log's grouped entries and for every audited change.
-   */
+  /** For the audit log's grouped entries and for every audited change (see GroupCommit). */
   groupCommit: GroupCommit;
   /**
    * Runs `work` while no other server on this database runs an `exclusive` block: what a start-up does once per
@@ -48,11 +79,18 @@ export interface OpenStoreOptions {
   onDurabilityLost?: ((error: unknown) => void) | undefined;
 }
 
-/** The durable commit of each open store's Kysely instance. */
+/** The durable commit of each open store's Kysely instance, and its audit group writer if it has one. */
 const durableCommits = new WeakMap<object, GroupCommit>();
+const auditWriters = new WeakMap<object, AuditGroupWriter>();
 
-export function registerDurableCommit(db: Kysely<Database>, commit: GroupCommit): void {
+export function registerDurableCommit(db: Kysely<Database>, commit: GroupCommit, writer?: AuditGroupWriter): void {
   durableCommits.set(db, commit);
+  if (writer !== undefined) auditWriters.set(db, writer);
+}
+
+/** The audit group writer of the store `db` belongs to, if it has one. */
+export function auditWriterOf(db: Kysely<Database>): AuditGroupWriter | undefined {
+  return auditWriters.get(db);
 }
 
 /**
@@ -64,5 +102,10 @@ export function durableCommit(db: Kysely<Database>): GroupCommit {
 }
 
 export function plainCommit(db: Kysely<Database>): GroupCommit {
-  return async (work) => ({ result: await db.transaction().execute(work), durable: Promise.resolve() });
+  return async (work, onCommitted) => {
+    const result = await db.transaction().execute(work);
+    const durable = Promise.resolve();
+    onCommitted?.(result, durable);
+    return { result, durable };
+  };
 }

@@ -1,0 +1,178 @@
+import { createSecretKey, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createAuditLog, readHead, type AuditEntry } from '../audit/audit-log.js';
+import { verifyAuditChain } from '../audit/audit-verify.js';
+import { audited, type TxAudit } from '../audit/tx-audit.js';
+import { createTempDir } from '../../test-support/temp-store.js';
+import { createTestClock } from '../../test-support/test-app.js';
+import { openSqliteStore } from './open-sqlite-store.js';
+import { auditWriterOf, type AuditGroupWriter, type Store } from './store.js';
+
+/*
+ * The audit log's groups committed by the SQLite store's writer thread (sqlite-audit-writer.ts): the same chain,
+ * order and durability as groups committed on the loop, with changes committed on the loop in between, and with
+ * another connection moving the head.
+ */
+
+const key = createSecretKey(randomBytes(32));
+let dir: ReturnType<typeof createTempDir>;
+let store: Store;
+let lines: string[];
+const headFile = () => join(dir.path, 'audit.head');
+
+beforeEach(async () => {
+  dir = createTempDir();
+  store = await openSqliteStore(dir.path);
+  lines = [];
+});
+afterEach(async () => {
+  await store.close();
+  dir.remove();
+});
+
+function entry(action: string): AuditEntry {
+  return {
+    actor: 'token:test',
+    actorType: 'token',
+    sourceIp: '127.0.0.1',
+    userAgent: 'test',
+    action,
+    resource: 'r',
+    outcome: 'success',
+    requestId: `req-${action}`,
+    details: { n: action },
+  };
+}
+
+/** The store's writer, counting the groups handed to it (and whether each was refused as stale). */
+function countingWriter(on: Store = store) {
+  const writer = auditWriterOf(on.db) as AuditGroupWriter;
+  const calls: ('committed' | 'stale')[] = [];
+  const counted: AuditGroupWriter = {
+    usable: () => writer.usable(),
+    write: async (group, onCommitted) => {
+      const answer = await writer.write(group, onCommitted);
+      calls.push('stale' in answer ? 'stale' : 'committed');
+      return answer;
+    },
+  };
+  return { writer: counted, calls };
+}
+
+function openLog(writer: AuditGroupWriter | undefined, on: Store = store, file: string | undefined = headFile()) {
+  return createAuditLog({
+    db: on.db,
+    dialect: 'sqlite',
+    key,
+    clock: createTestClock(),
+    headFile: file,
+    sink: (line) => lines.push(line),
+    writer,
+    writerFromGroupsPerSecond: 0,
+  });
+}
+
+const streamedSeqs = () => lines.map((l) => (JSON.parse(l) as { seq: number }).seq);
+
+describe('the audit writer thread', () => {
+  it('commits the groups: consecutive numbers on one verifiable chain, streamed and anchored in order', async () => {
+    const { writer, calls } = countingWriter();
+    const log = openLog(writer);
+    const records = [];
+    for (let wave = 0; wave < 3; wave++) {
+      records.push(...(await Promise.all(Array.from({ length: 20 }, (_, i) => log.append(entry(`w${wave}-${i}`))))));
+    }
+    await log.settled();
+    expect(records.map((r) => r.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    expect(calls.length).toBeGreaterThanOrEqual(3);
+    expect(calls.every((c) => c === 'committed')).toBe(true);
+    expect(streamedSeqs()).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    expect(readHead(headFile())).toMatchObject({ seq: 60 });
+    const verified = await verifyAuditChain(store.db, key, { headFile: headFile() });
+    expect(verified).toMatchObject({ ok: true, count: 60 });
+  });
+
+  it('keeps one chain in commit order with changes committed on the loop in between', async () => {
+    const { writer, calls } = countingWriter();
+    const log = openLog(writer);
+    const change = (i: number) => {
+      const audit: TxAudit = async (trx) => {
+        const written = [entry(`change-${i}`)];
+        const recorded = await log.appendIn(trx, written);
+        return (durable) => void log.publishedWhen(recorded, durable, written).catch(() => undefined);
+      };
+      return audited(store.db, audit, async (trx) => {
+        await trx
+          .insertInto('projects')
+          .values({ id: `p${i}`, slug: `p${i}`, name: `p${i}`, created_at: '', updated_at: '' })
+          .execute();
+      });
+    };
+    const work: Promise<unknown>[] = [];
+    for (let i = 0; i < 10; i++) {
+      work.push(change(i));
+      for (let j = 0; j < 3; j++) work.push(log.append(entry(`read-${i}-${j}`)));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(work);
+    await log.settled();
+    expect(calls.filter((c) => c === 'committed').length).toBeGreaterThan(0);
+    // The changes moved the head under the writer's feet: its groups were chained again, never forked.
+    expect(streamedSeqs()).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    const verified = await verifyAuditChain(store.db, key, { headFile: headFile() });
+    expect(verified).toMatchObject({ ok: true, count: 40 });
+    expect(await store.db.selectFrom('projects').select('id').execute()).toHaveLength(10);
+  });
+
+  it('chains a group again onto the head another connection moved, and writes nothing of the stale one', async () => {
+    const { writer, calls } = countingWriter();
+    const log = openLog(writer);
+    const other = await openSqliteStore(dir.path);
+    try {
+      // Another server on the same file, committing on its own loop.
+      const otherLog = openLog(undefined, other, undefined);
+      await log.append(entry('first'));
+      await otherLog.append(entry('elsewhere'));
+      await otherLog.settled();
+      const third = await log.append(entry('third'));
+      await log.settled();
+      expect(third.seq).toBe(3);
+      expect(calls).toEqual(['committed', 'stale', 'committed']);
+      const verified = await verifyAuditChain(store.db, key);
+      expect(verified).toMatchObject({ ok: true, count: 3 });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('refuses a group that fails, stores none of it, and goes on with the next', async () => {
+    const real = auditWriterOf(store.db) as AuditGroupWriter;
+    let breakNext = false;
+    const log = openLog({
+      usable: () => real.usable(),
+      write: (group, onCommitted) => {
+        if (!breakNext) return real.write(group, onCommitted);
+        breakNext = false;
+        // Its last statement (the head's) fails: the rows inserted before it in the group must go too.
+        const statements = group.statements.map((s, i) =>
+          i === group.statements.length - 1 ? { ...s, sql: 'update no_such_table set x = 1' } : s,
+        );
+        return real.write({ ...group, statements }, onCommitted);
+      },
+    });
+    await log.append(entry('one'));
+    breakNext = true;
+    await expect(log.append(entry('broken'))).rejects.toThrow(/could not be committed/);
+    const next = await log.append(entry('two'));
+    await log.settled();
+    expect(next.seq).toBe(2);
+    const rows = await store.db.selectFrom('audit_log').select(['seq', 'action']).orderBy('seq').execute();
+    expect(rows).toEqual([
+      { seq: 1, action: 'one' },
+      { seq: 2, action: 'two' },
+    ]);
+    expect((await verifyAuditChain(store.db, key, { headFile: headFile() })).ok).toBe(true);
+    expect(real.usable()).toBe(true);
+  });
+});
