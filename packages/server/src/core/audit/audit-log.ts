@@ -65,19 +65,20 @@ export interface AuditLogDeps {
   groupCommit?: GroupCommit | undefined;
   /**
    * Commits groups on a connection of its own (SQLite: on a worker thread); the store's, by default, unless
-   * `groupCommit` is given. Used once groups come at `writerFromGroupsPerSecond` or faster.
+   * `groupCommit` is given. Used once entries come at `writerFromEntriesPerSecond` or faster.
    */
   writer?: AuditGroupWriter | undefined;
-  /** How many groups a second make the log hand its groups to `writer` from then on (0: from the first). */
-  writerFromGroupsPerSecond?: number | undefined;
+  /** How many entries a second make the log hand its groups to `writer` from then on (0: from the first). */
+  writerFromEntriesPerSecond?: number | undefined;
 }
 
 /**
- * Groups a second from which the audit log hands its groups to the store's writer thread: a server that serves a
+ * Entries a second from which the audit log hands its groups to the store's writer thread: a server that serves a
  * few requests a second keeps no thread for it (one costs ~19 MiB of RSS), and at low rates the hop to another
- * thread would only add to each group's wait.
+ * thread would only add to each group's wait. (Counted in entries, not groups: under load the groups grow, up to
+ * one entry per waiting request, and there are fewer of them.)
  */
-export const WRITER_FROM_GROUPS_PER_SECOND = 500;
+export const WRITER_FROM_ENTRIES_PER_SECOND = 1000;
 
 /**
  * Appends to the audit chain. `append` groups concurrent entries into one transaction (a response still waits for
@@ -94,7 +95,7 @@ export function createAuditLog({
   onSinkError,
   groupCommit: givenGroupCommit,
   writer = givenGroupCommit === undefined ? auditWriterOf(db) : undefined,
-  writerFromGroupsPerSecond = WRITER_FROM_GROUPS_PER_SECOND,
+  writerFromEntriesPerSecond = WRITER_FROM_ENTRIES_PER_SECOND,
 }: AuditLogDeps) {
   const groupCommit = givenGroupCommit ?? durableCommit(db);
   const genesis = genesisMac(key);
@@ -389,7 +390,7 @@ export function createAuditLog({
           void done.finally(() => syncing.delete(registered));
         };
         try {
-          if (viaWriter()) {
+          if (viaWriter(entries.length)) {
             await commitThroughWriter(writer as AuditGroupWriter, entries, (records) =>
               committed(records, Promise.resolve()),
             );
@@ -409,20 +410,20 @@ export function createAuditLog({
     }
   }
 
-  // Groups a second over the last whole second, and whether the log has gone over to the writer (for good).
+  // Entries in the current second, and whether the log has gone over to the writer (for good).
   let windowStart = 0;
-  let windowGroups = 0;
+  let windowEntries = 0;
   let writerOn = false;
-  function viaWriter(): boolean {
+  function viaWriter(entries: number): boolean {
     if (writer === undefined || !writer.usable()) return false;
     if (!writerOn) {
       const now = performance.now();
       if (now - windowStart >= 1000) {
         windowStart = now;
-        windowGroups = 0;
+        windowEntries = 0;
       }
-      windowGroups += 1;
-      writerOn = windowGroups > writerFromGroupsPerSecond;
+      windowEntries += entries;
+      writerOn = windowEntries > writerFromEntriesPerSecond;
     }
     return writerOn;
   }

@@ -60,7 +60,12 @@ function countingWriter(on: Store = store) {
   return { writer: counted, calls };
 }
 
-function openLog(writer: AuditGroupWriter | undefined, on: Store = store, file: string | undefined = headFile()) {
+function openLog(
+  writer: AuditGroupWriter | undefined,
+  on: Store = store,
+  file: string | undefined = headFile(),
+  writerFromEntriesPerSecond = 0,
+) {
   return createAuditLog({
     db: on.db,
     dialect: 'sqlite',
@@ -69,7 +74,7 @@ function openLog(writer: AuditGroupWriter | undefined, on: Store = store, file: 
     headFile: file,
     sink: (line) => lines.push(line),
     writer,
-    writerFromGroupsPerSecond: 0,
+    writerFromEntriesPerSecond,
   });
 }
 
@@ -91,6 +96,20 @@ describe('the audit writer thread', () => {
     expect(readHead(headFile())).toMatchObject({ seq: 60 });
     const verified = await verifyAuditChain(store.db, key, { headFile: headFile() });
     expect(verified).toMatchObject({ ok: true, count: 60 });
+  });
+
+  it('takes the groups only once entries come faster than the threshold, and then for good', async () => {
+    const { writer, calls } = countingWriter();
+    const log = openLog(writer, store, headFile(), 30);
+    for (let i = 0; i < 10; i++) await log.append(entry(`slow-${i}`));
+    expect(calls).toEqual([]); // committed on the loop: no thread for a quiet server
+    await Promise.all(Array.from({ length: 40 }, (_, i) => log.append(entry(`burst-${i}`))));
+    expect(calls.length).toBeGreaterThan(0);
+    const after = calls.length;
+    await log.append(entry('quiet-again'));
+    expect(calls.length).toBe(after + 1);
+    await log.settled();
+    expect((await verifyAuditChain(store.db, key, { headFile: headFile() })).ok).toBe(true);
   });
 
   it('keeps one chain in commit order with changes committed on the loop in between', async () => {
