@@ -83,7 +83,9 @@ export function sqliteAuditWriter(options: SqliteAuditWriterOptions): AuditGroup
     new Promise<WriterAnswer>((resolve, reject) => {
       pending = { resolve, reject };
       worker ??= start();
-      worker.postMessage(group);
+      // As one JSON string: the structured clone of the statements' many small strings cost ~10 % of the loop's
+      // time under load; one string is copied whole.
+      worker.postMessage(JSON.stringify(group));
     });
 
   return {
@@ -143,12 +145,13 @@ const prepared = (sql) => {
   }
   return statement;
 };
-parentPort.on('message', (group) => {
-  if (group === 'close') {
+parentPort.on('message', (message) => {
+  if (message === 'close') {
     db.close();
     parentPort.close();
     return;
   }
+  const group = JSON.parse(message);
   let open = false;
   try {
     db.exec('begin immediate');
