@@ -23,7 +23,8 @@ export async function openSqliteStore(dataDir: string, options: OpenStoreOptions
   const db = new Kysely<Database>({ dialect: new NodeSqliteDialect(adapted) });
   await migrateToLatest(db, 'sqlite');
   // The WAL sits next to the file SQLite actually opened (a symlinked keybox.db puts it beside the target).
-  const wal = walSyncer(`${raw.location() ?? realpathSync(file)}-wal`, (error, lost) => {
+  const opened = raw.location() ?? realpathSync(file);
+  const wal = walSyncer(`${opened}-wal`, (error, lost) => {
     // Fail closed even for a caller that does not stop the process: no statement runs on this store again.
     adapted.refuse(lost);
     options.onDurabilityLost?.(error);
@@ -31,10 +32,9 @@ export async function openSqliteStore(dataDir: string, options: OpenStoreOptions
   // Group commits on this connection and the audit writer's take turns (sqlite-audit-writer.ts).
   const lock = commitLock();
   const durable: GroupCommit = (work, onCommitted) => groupCommit(db, wal, lock, work, onCommitted);
-  const walFile = `${raw.location() ?? realpathSync(file)}`;
   const auditWriter = wal.available()
     ? sqliteAuditWriter({
-        file: walFile,
+        file: opened,
         lock,
         check: () => wal.check(),
         lost: (error) => {
