@@ -7,6 +7,7 @@ import { audited, type TxAudit } from '../audit/tx-audit.js';
 import { createTempDir } from '../../test-support/temp-store.js';
 import { createTestClock } from '../../test-support/test-app.js';
 import { openSqliteStore } from './open-sqlite-store.js';
+import { commitLock, sqliteAuditWriter } from './sqlite-audit-writer.js';
 import { auditWriterOf, type AuditGroupWriter, type Store } from './store.js';
 
 /*
@@ -193,5 +194,21 @@ describe('the audit writer thread', () => {
     ]);
     expect((await verifyAuditChain(store.db, key, { headFile: headFile() })).ok).toBe(true);
     expect(real.usable()).toBe(true);
+  });
+
+  it('commits on the loop again once its thread stops, refusing only the group it had', async () => {
+    // A directory for a database file: the thread cannot open it, and stops.
+    const broken = sqliteAuditWriter({ file: dir.path, lock: commitLock(), check: () => undefined, lost: (e) => e });
+    try {
+      const log = openLog(broken);
+      await expect(log.append(entry('lost'))).rejects.toThrow(/audit writer stopped/);
+      expect(broken.usable()).toBe(false);
+      const next = await log.append(entry('on the loop'));
+      await log.settled();
+      expect(next.seq).toBe(1);
+      expect(await verifyAuditChain(store.db, key, { headFile: headFile() })).toMatchObject({ ok: true, count: 1 });
+    } finally {
+      await broken.close();
+    }
   });
 });
