@@ -254,39 +254,27 @@ function FilterForm({
         submit(draft, false);
       }}
     >
-      <label>
-        Actor
-        <input
-          value={draft.actor}
-          onInput={set('actor')}
-          placeholder="user:alice"
-          autocomplete="off"
-          spellcheck={false}
-          title="Exactly as recorded: user:NAME, identity:NAME, token:NAME or anonymous"
-        />
-      </label>
-      <label>
-        Action
-        <input
-          value={draft.action}
-          onInput={set('action')}
-          placeholder="secrets.read"
-          autocomplete="off"
-          spellcheck={false}
-          title="An exact action (secrets.read) or a prefix up to a dot (secrets)"
-        />
-      </label>
-      <label>
-        Path
-        <input
-          value={draft.path}
-          onInput={set('path')}
-          placeholder="/backend"
-          autocomplete="off"
-          spellcheck={false}
-          title="A folder: entries about it or anything below it"
-        />
-      </label>
+      <TextFilter
+        label="Actor"
+        value={draft.actor}
+        onInput={set('actor')}
+        placeholder="user:alice"
+        title="Exactly as recorded: user:NAME, identity:NAME, token:NAME or anonymous"
+      />
+      <TextFilter
+        label="Action"
+        value={draft.action}
+        onInput={set('action')}
+        placeholder="secrets.read"
+        title="An exact action (secrets.read) or a prefix up to a dot (secrets)"
+      />
+      <TextFilter
+        label="Path"
+        value={draft.path}
+        onInput={set('path')}
+        placeholder="/backend"
+        title="A folder: entries about it or anything below it"
+      />
       <label>
         Outcome
         <select
@@ -338,6 +326,35 @@ function FilterForm({
         </p>
       )}
     </form>
+  );
+}
+
+/** One free-text filter of the audit form. */
+function TextFilter({
+  label,
+  value,
+  onInput,
+  placeholder,
+  title,
+}: {
+  label: string;
+  value: string;
+  onInput: (e: Parameters<typeof valueOf>[0]) => void;
+  placeholder: string;
+  title: string;
+}) {
+  return (
+    <label>
+      {label}
+      <input
+        value={value}
+        onInput={onInput}
+        placeholder={placeholder}
+        autocomplete="off"
+        spellcheck={false}
+        title={title}
+      />
+    </label>
   );
 }
 

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { useLocation } from 'preact-iso';
 import { api, type Project } from './api.js';
 import { useSession } from './session.js';
-import { Dialog, Empty, ErrorNote, Field, PageTitle, Show, Time, useAction, useLoad, valueOf } from './ui.js';
+import { ActionForm, Dialog, Empty, Field, PageTitle, Show, Time, useAction, useLoad, valueOf } from './ui.js';
 
 export function ProjectsPage() {
   const { admin } = useSession();
@@ -80,12 +80,7 @@ function CreateProject({ onClose, onCreated }: { onClose: () => void; onCreated:
   });
   return (
     <Dialog title="New project" onClose={onClose}>
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          void action.run();
-        }}
-      >
+      <ActionForm action={action} submit="Create" onCancel={onClose}>
         <Field label="Slug" hint="Lower-case letters, digits and -: what --project takes.">
           <input required autofocus value={slug} onInput={(e) => setSlug(valueOf(e))} pattern="[a-z0-9][a-z0-9\-]*" />
         </Field>
@@ -95,16 +90,7 @@ function CreateProject({ onClose, onCreated }: { onClose: () => void; onCreated:
         <Field label="Environments" hint="Slugs, separated by commas.">
           <input value={envs} onInput={(e) => setEnvs(valueOf(e))} />
         </Field>
-        <ErrorNote error={action.error} />
-        <div class="buttons">
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="primary" disabled={action.busy}>
-            Create
-          </button>
-        </div>
-      </form>
+      </ActionForm>
     </Dialog>
   );
 }

@@ -12,6 +12,7 @@ import {
 } from './api.js';
 import { EnvHeader, envHref, folderPathOf, folderTree, loadFolders, PathCrumbs } from './env-header.js';
 import {
+  ActionForm,
   CopyButton,
   Dialog,
   Empty,
@@ -295,11 +296,12 @@ function SecretEditor({
       onClose={onClose}
       wide
     >
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          void save.run();
-        }}
+      <ActionForm
+        action={save}
+        submit="Save"
+        onCancel={onClose}
+        error={load.error ?? save.error}
+        disabled={name === ''}
       >
         {secret === undefined && (
           <Field label="Name" hint="Letters, digits and _, not starting with a digit: the environment variable's name.">
@@ -339,16 +341,7 @@ function SecretEditor({
             Start from the current value
           </button>
         )}
-        <ErrorNote error={load.error ?? save.error} />
-        <div class="buttons">
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="primary" disabled={save.busy || name === ''}>
-            Save
-          </button>
-        </div>
-      </form>
+      </ActionForm>
     </Dialog>
   );
 }

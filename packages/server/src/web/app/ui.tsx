@@ -69,6 +69,46 @@ export function useAction<A extends unknown[]>(action: (...args: A) => Promise<v
   return { run, busy, error, clearError: () => setError(undefined) };
 }
 
+/**
+ * A dialog's form: runs `action` on submit, then shows its error (or `error`) and the Cancel and submit buttons
+ * every dialog has. The submit button is off while the action runs, or while `disabled`.
+ */
+export function ActionForm({
+  action,
+  submit,
+  onCancel,
+  disabled = false,
+  error,
+  children,
+}: {
+  action: { run: () => Promise<void>; busy: boolean; error: ApiError | undefined };
+  submit: string;
+  onCancel: () => void;
+  disabled?: boolean;
+  error?: ApiError | undefined;
+  children: ComponentChildren;
+}) {
+  return (
+    <form
+      onSubmit={(e) => {
+        e.preventDefault();
+        void action.run();
+      }}
+    >
+      {children}
+      <ErrorNote error={error ?? action.error} />
+      <div class="buttons">
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="submit" class="primary" disabled={action.busy || disabled}>
+          {submit}
+        </button>
+      </div>
+    </form>
+  );
+}
+
 export function ErrorNote({ error }: { error: ApiError | undefined }) {
   if (error === undefined) return null;
   return (

@@ -3,6 +3,7 @@ import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import {
+  ActionForm,
   CopyButton,
   Dialog,
   Empty,
@@ -246,12 +247,7 @@ function CreateIdentity({ onClose, onCreated }: { onClose: () => void; onCreated
   }
   return (
     <Dialog title="New identity" onClose={onClose} wide>
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          void action.run();
-        }}
-      >
+      <ActionForm action={action} submit="Create" onCancel={onClose}>
         <Field label="Name" hint="Lower-case letters, digits, ., - and _; e.g. backend-ci.">
           <input
             required
@@ -280,16 +276,7 @@ function CreateIdentity({ onClose, onCreated }: { onClose: () => void; onCreated
         >
           <input autocomplete="off" spellcheck={false} value={cidrs} onInput={(e) => setCidrs(valueOf(e))} />
         </Field>
-        <ErrorNote error={action.error} />
-        <div class="buttons">
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="primary" disabled={action.busy}>
-            Create
-          </button>
-        </div>
-      </form>
+      </ActionForm>
     </Dialog>
   );
 }
@@ -395,12 +382,7 @@ function ClientSecrets({ identity, onClose }: { identity: IdentityInfo; onClose:
           </div>
         </div>
       ) : adding ? (
-        <form
-          onSubmit={(e) => {
-            e.preventDefault();
-            void add.run();
-          }}
-        >
+        <ActionForm action={add} submit="Create" onCancel={() => setAdding(false)}>
           <h3>New client secret</h3>
           <Field label="Description" hint="Optional, e.g. where it is deployed.">
             <input autofocus maxLength={200} value={description} onInput={(e) => setDescription(valueOf(e))} />
@@ -408,16 +390,7 @@ function ClientSecrets({ identity, onClose }: { identity: IdentityInfo; onClose:
           <Field label="Expires after" hint="Optional: 30d, 12h, 2w or seconds. Empty: it does not expire.">
             <input autocomplete="off" spellcheck={false} value={ttl} onInput={(e) => setTtl(valueOf(e))} />
           </Field>
-          <ErrorNote error={add.error} />
-          <div class="buttons">
-            <button type="button" onClick={() => setAdding(false)}>
-              Cancel
-            </button>
-            <button type="submit" class="primary" disabled={add.busy}>
-              Create
-            </button>
-          </div>
-        </form>
+        </ActionForm>
       ) : (
         <div class="buttons">
           <button type="button" class="primary" onClick={() => setAdding(true)}>

@@ -1,7 +1,7 @@
 import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, type Project } from '../api.js';
-import { Dialog, Empty, ErrorNote, Field, Show, Time, useAction, useLoad, valueOf } from '../ui.js';
+import { ActionForm, Dialog, Empty, Field, Show, Time, useAction, useLoad, valueOf } from '../ui.js';
 import { AccessHeader } from './access-nav.js';
 import { Confirm, invalid, seg, type Policy, type PolicyRule } from './shared.js';
 
@@ -172,12 +172,7 @@ function CreatePolicy({
   const chosen = ROLES.find((r) => r.role === role);
   return (
     <Dialog title="New policy" onClose={onClose} wide>
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          void action.run();
-        }}
-      >
+      <ActionForm action={action} submit="Create" onCancel={onClose}>
         <Field label="Name" hint="Lower-case letters, digits, - and _; e.g. ci-backend.">
           <input
             required
@@ -258,16 +253,7 @@ function CreatePolicy({
             )}
           </p>
         )}
-        <ErrorNote error={action.error} />
-        <div class="buttons">
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="primary" disabled={action.busy}>
-            Create
-          </button>
-        </div>
-      </form>
+      </ActionForm>
     </Dialog>
   );
 }

@@ -2,6 +2,7 @@ import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { useSession } from '../session.js';
 import {
+  ActionForm,
   Dialog,
   Empty,
   ErrorNote,
@@ -190,12 +191,7 @@ function CreateToken({ onClose, onCreated }: { onClose: () => void; onCreated: (
   }
   return (
     <Dialog title="New token" onClose={onClose}>
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          void action.run();
-        }}
-      >
+      <ActionForm action={action} submit="Create" onCancel={onClose}>
         <Field label="Name" hint="What it is for, e.g. deploy-script.">
           <input
             required
@@ -214,16 +210,7 @@ function CreateToken({ onClose, onCreated }: { onClose: () => void; onCreated: (
         <Field label="TTL" hint="Optional: 90s, 15m, 1h, 7d, 2w or seconds. Empty: it does not expire.">
           <input autocomplete="off" spellcheck={false} value={ttl} onInput={(e) => setTtl(valueOf(e))} />
         </Field>
-        <ErrorNote error={action.error} />
-        <div class="buttons">
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="primary" disabled={action.busy}>
-            Create
-          </button>
-        </div>
-      </form>
+      </ActionForm>
     </Dialog>
   );
 }

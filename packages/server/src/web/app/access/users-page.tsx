@@ -1,7 +1,19 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { useSession } from '../session.js';
-import { Dialog, Empty, ErrorNote, Field, Show, TableHead, Time, useAction, useLoad, valueOf } from '../ui.js';
+import {
+  ActionForm,
+  Dialog,
+  Empty,
+  ErrorNote,
+  Field,
+  Show,
+  TableHead,
+  Time,
+  useAction,
+  useLoad,
+  valueOf,
+} from '../ui.js';
 import { AccessHeader } from './access-nav.js';
 import { Confirm, ExistingPolicies, invalid, parseList, PolicyPills, seg, StateBadge } from './shared.js';
 
@@ -144,12 +156,7 @@ function CreateUser({ onClose, onCreated }: { onClose: () => void; onCreated: ()
   });
   return (
     <Dialog title="New user" onClose={onClose}>
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          void action.run();
-        }}
-      >
+      <ActionForm action={action} submit="Create" onCancel={onClose}>
         <Field label="Name" hint="Lower-case letters, digits, ., - and _; what they sign in with.">
           <input
             required
@@ -181,16 +188,7 @@ function CreateUser({ onClose, onCreated }: { onClose: () => void; onCreated: ()
           <input autocomplete="off" spellcheck={false} value={policies} onInput={(e) => setPolicies(valueOf(e))} />
         </Field>
         <ExistingPolicies />
-        <ErrorNote error={action.error} />
-        <div class="buttons">
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="primary" disabled={action.busy}>
-            Create
-          </button>
-        </div>
-      </form>
+      </ActionForm>
     </Dialog>
   );
 }
@@ -221,12 +219,7 @@ function ChangePassword({
   });
   return (
     <Dialog title={`Change the password of ${user.name}`} onClose={onClose}>
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          void action.run();
-        }}
-      >
+      <ActionForm action={action} submit="Change password" onCancel={onClose}>
         {self && (
           <Field label="Current password">
             <input
@@ -256,16 +249,7 @@ function ChangePassword({
             ? 'Every session of yours ends, this one too: you sign in again with the new password.'
             : `Every session of ${user.name} ends at once.`}
         </p>
-        <ErrorNote error={action.error} />
-        <div class="buttons">
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="primary" disabled={action.busy}>
-            Change password
-          </button>
-        </div>
-      </form>
+      </ActionForm>
     </Dialog>
   );
 }
