@@ -13,6 +13,7 @@ import {
 import { EnvHeader, envHref, folderPathOf, folderTree, loadFolders, PathCrumbs } from './env-header.js';
 import {
   ActionForm,
+  Confirm,
   CopyButton,
   Dialog,
   Empty,
@@ -357,29 +358,23 @@ function DeleteSecret({
   onClose: () => void;
   onDeleted: () => void;
 }) {
-  const action = useAction(async () => {
-    await api<BatchResult>('DELETE', secretsPath(scope, secret.name), {
-      query: { path: scope.path, ifVersion: secret.version },
-    });
-    onDeleted();
-    onClose();
-  });
   return (
-    <Dialog title={`Delete ${secret.name}?`} onClose={onClose}>
+    <Confirm
+      title={`Delete ${secret.name}?`}
+      confirm="Delete"
+      onConfirm={async () => {
+        await api<BatchResult>('DELETE', secretsPath(scope, secret.name), {
+          query: { path: scope.path, ifVersion: secret.version },
+        });
+        onDeleted();
+      }}
+      onClose={onClose}
+    >
       <p>
         <code>{secret.name}</code> goes from <code>{scope.path}</code> in {scope.env}: processes started from now on do
         not get it. Its versions stay in the history, from where it can be restored.
       </p>
-      <ErrorNote error={action.error} />
-      <div class="buttons">
-        <button type="button" onClick={onClose}>
-          Cancel
-        </button>
-        <button type="button" class="danger" disabled={action.busy} onClick={() => void action.run()}>
-          Delete
-        </button>
-      </div>
-    </Dialog>
+    </Confirm>
   );
 }
 

@@ -299,3 +299,37 @@ export function Empty({ children }: { children: ComponentChildren }) {
 /** A text input's value, for onInput handlers. */
 export const valueOf = (e: TargetedEvent<HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement>) =>
   e.currentTarget.value;
+
+/** Asks before something that cannot be undone; the action's error stays in the dialog. */
+export function Confirm({
+  title,
+  confirm,
+  onConfirm,
+  onClose,
+  children,
+}: {
+  title: string;
+  confirm: 'Delete' | 'Revoke';
+  onConfirm: () => Promise<void>;
+  onClose: () => void;
+  children: ComponentChildren;
+}) {
+  const action = useAction(async () => {
+    await onConfirm();
+    onClose();
+  });
+  return (
+    <Dialog title={title} onClose={onClose}>
+      {children}
+      <ErrorNote error={action.error} />
+      <div class="buttons">
+        <button type="button" onClick={onClose}>
+          Cancel
+        </button>
+        <button type="button" class="danger" disabled={action.busy} onClick={() => void action.run()}>
+          {confirm}
+        </button>
+      </div>
+    </Dialog>
+  );
+}

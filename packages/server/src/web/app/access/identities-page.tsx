@@ -4,6 +4,7 @@ import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import {
   ActionForm,
+  Confirm,
   CopyButton,
   Dialog,
   Empty,
@@ -18,16 +19,7 @@ import {
   valueOf,
 } from '../ui.js';
 import { AccessHeader } from './access-nav.js';
-import {
-  Confirm,
-  ExistingPolicies,
-  formatDuration,
-  parseDuration,
-  parseList,
-  PolicyPills,
-  seg,
-  StateBadge,
-} from './shared.js';
+import { ExistingPolicies, formatDuration, parseDuration, parseList, PolicyPills, seg, StateBadge } from './shared.js';
 
 /** What `POST /identities` answers: the only time the first client secret is ever sent. */
 interface CreatedIdentity {

@@ -1,9 +1,9 @@
 import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, type Project } from '../api.js';
-import { ActionForm, Dialog, Empty, Field, Show, Time, useAction, useLoad, valueOf } from '../ui.js';
+import { ActionForm, Confirm, Dialog, Empty, Field, Show, Time, useAction, useLoad, valueOf } from '../ui.js';
 import { AccessHeader } from './access-nav.js';
-import { Confirm, invalid, seg, type Policy, type PolicyRule } from './shared.js';
+import { invalid, seg, type Policy, type PolicyRule } from './shared.js';
 
 /*
  * The role templates the server knows (ROLE_TEMPLATES in core/policy/builtin-policies.ts; PUT /policies/:name

@@ -1,6 +1,6 @@
-import { Fragment, type ComponentChildren } from 'preact';
+import { Fragment } from 'preact';
 import { api, ApiError } from '../api.js';
-import { Dialog, ErrorNote, useAction, useLoad } from '../ui.js';
+import { useLoad } from '../ui.js';
 
 /** A policy as `GET /policies` answers it, and one of its rules. */
 import type { PolicyInfo as Policy } from '../../../core/policy/policy-service.js';
@@ -83,39 +83,5 @@ export function ExistingPolicies() {
         </span>
       ))}
     </p>
-  );
-}
-
-/** Asks before something that cannot be undone; the action's error stays in the dialog. */
-export function Confirm({
-  title,
-  confirm,
-  onConfirm,
-  onClose,
-  children,
-}: {
-  title: string;
-  confirm: 'Delete' | 'Revoke';
-  onConfirm: () => Promise<void>;
-  onClose: () => void;
-  children: ComponentChildren;
-}) {
-  const action = useAction(async () => {
-    await onConfirm();
-    onClose();
-  });
-  return (
-    <Dialog title={title} onClose={onClose}>
-      {children}
-      <ErrorNote error={action.error} />
-      <div class="buttons">
-        <button type="button" onClick={onClose}>
-          Cancel
-        </button>
-        <button type="button" class="danger" disabled={action.busy} onClick={() => void action.run()}>
-          {confirm}
-        </button>
-      </div>
-    </Dialog>
   );
 }

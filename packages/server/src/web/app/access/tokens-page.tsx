@@ -3,6 +3,7 @@ import { api } from '../api.js';
 import { useSession } from '../session.js';
 import {
   ActionForm,
+  Confirm,
   Dialog,
   Empty,
   ErrorNote,
@@ -16,7 +17,7 @@ import {
   valueOf,
 } from '../ui.js';
 import { AccessHeader } from './access-nav.js';
-import { Confirm, ExistingPolicies, parseDuration, parseList, PolicyPills, seg } from './shared.js';
+import { ExistingPolicies, parseDuration, parseList, PolicyPills, seg } from './shared.js';
 
 /** A static API token as `GET /tokens` lists it (core/auth/token-service.ts TokenInfo): never the token itself. */
 interface ApiToken {

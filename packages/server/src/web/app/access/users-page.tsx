@@ -3,6 +3,7 @@ import { api } from '../api.js';
 import { useSession } from '../session.js';
 import {
   ActionForm,
+  Confirm,
   Dialog,
   Empty,
   ErrorNote,
@@ -15,7 +16,7 @@ import {
   valueOf,
 } from '../ui.js';
 import { AccessHeader } from './access-nav.js';
-import { Confirm, ExistingPolicies, invalid, parseList, PolicyPills, seg, StateBadge } from './shared.js';
+import { ExistingPolicies, invalid, parseList, PolicyPills, seg, StateBadge } from './shared.js';
 
 /** A user as the API lists it (core/auth/user-service.ts UserInfo). */
 interface User {
