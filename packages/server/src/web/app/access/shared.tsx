@@ -1,4 +1,7 @@
+import { durationSeconds } from '@keybox/sdk/durations';
 import { Fragment } from 'preact';
+
+export { formatDuration } from '@keybox/sdk/durations';
 import { api, ApiError } from '../api.js';
 import { useLoad } from '../ui.js';
 
@@ -20,31 +23,17 @@ export function parseList(text: string): string[] {
   return [...new Set(text.split(/[\s,]+/).filter((s) => s !== ''))];
 }
 
-const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
-
 /**
- * `90s`, `15m`, `1h`, `7d`, `2w` or plain seconds (the CLI's --ttl syntax, so both read the same); empty is
- * undefined, for the server's default.
+ * A duration in the CLI's syntax (`@keybox/sdk/durations`); empty is undefined, for the server's default. Zero is
+ * refused: a TTL of nothing.
  */
 export function parseDuration(text: string, what: string): number | undefined {
-  const trimmed = text.trim();
-  if (trimmed === '') return undefined;
-  const m = /^(\d{1,9})\s*([smhdw]?)$/i.exec(trimmed);
-  const seconds = m === null ? NaN : Number(m[1]) * (UNITS[(m[2] ?? '').toLowerCase() || 's'] ?? 1);
-  if (!(seconds > 0)) throw invalid(`${what}: a duration such as 90s, 15m, 1h, 7d or 2w, or a number of seconds`);
-  return seconds;
-}
-
-export function formatDuration(seconds: number): string {
-  for (const [unit, size] of [
-    ['w', 604800],
-    ['d', 86400],
-    ['h', 3600],
-    ['m', 60],
-  ] as const) {
-    if (seconds >= size && seconds % size === 0) return `${seconds / size}${unit}`;
+  if (text.trim() === '') return undefined;
+  const seconds = durationSeconds(text);
+  if (seconds === undefined || seconds === 0) {
+    throw invalid(`${what}: a duration such as 90s, 15m, 1h, 7d or 2w, or a number of seconds`);
   }
-  return `${seconds}s`;
+  return seconds;
 }
 
 export function PolicyPills({ names }: { names: readonly string[] }) {
