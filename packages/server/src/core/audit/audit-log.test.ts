@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openTempStore } from '../../test-support/temp-store.js';
 import { createTestClock } from '../../test-support/test-app.js';
-import { createAuditLog, readHead, type AuditEntry } from './audit-log.js';
+import { createAuditLog, readHead } from './audit-log.js';
 import { verifyAuditChain } from './audit-verify.js';
+import { testAuditEntry } from '../../test-support/audit-entry.js';
 
 let temp: Awaited<ReturnType<typeof openTempStore>>;
 let lines: string[];
@@ -35,19 +36,7 @@ afterEach(async () => {
   await temp.close();
 });
 
-function entry(action: string): AuditEntry {
-  return {
-    actor: 'token:test',
-    actorType: 'token',
-    sourceIp: '127.0.0.1',
-    userAgent: 'test',
-    action,
-    resource: 'r',
-    outcome: 'success',
-    requestId: `req-${action}`,
-    details: { n: action },
-  };
-}
+const entry = testAuditEntry;
 
 describe('append', () => {
   it('gives concurrent entries consecutive sequence numbers on one verifiable chain', async () => {

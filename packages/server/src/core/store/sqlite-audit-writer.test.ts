@@ -1,7 +1,7 @@
 import { createSecretKey, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createAuditLog, readHead, type AuditEntry } from '../audit/audit-log.js';
+import { createAuditLog, readHead } from '../audit/audit-log.js';
 import { verifyAuditChain } from '../audit/audit-verify.js';
 import { audited, type TxAudit } from '../audit/tx-audit.js';
 import { createTempDir } from '../../test-support/temp-store.js';
@@ -9,6 +9,7 @@ import { createTestClock } from '../../test-support/test-app.js';
 import { openSqliteStore } from './open-sqlite-store.js';
 import { commitLock, sqliteAuditWriter } from './sqlite-audit-writer.js';
 import { auditWriterOf, type AuditGroupWriter, type Store } from './store.js';
+import { testAuditEntry } from '../../test-support/audit-entry.js';
 
 /*
  * The audit log's groups committed by the SQLite store's writer thread (sqlite-audit-writer.ts): the same chain,
@@ -32,19 +33,7 @@ afterEach(async () => {
   dir.remove();
 });
 
-function entry(action: string): AuditEntry {
-  return {
-    actor: 'token:test',
-    actorType: 'token',
-    sourceIp: '127.0.0.1',
-    userAgent: 'test',
-    action,
-    resource: 'r',
-    outcome: 'success',
-    requestId: `req-${action}`,
-    details: { n: action },
-  };
-}
+const entry = testAuditEntry;
 
 /** The store's writer, counting the groups handed to it (and whether each was refused as stale). */
 function countingWriter(on: Store = store) {
