@@ -7,6 +7,7 @@ import { createTestClock } from '../../test-support/test-app.js';
 import { createAuditLog, readHead } from './audit-log.js';
 import { verifyAuditChain } from './audit-verify.js';
 import { testAuditEntry } from '../../test-support/audit-entry.js';
+import type { GroupCommit } from '../store/store.js';
 
 let temp: Awaited<ReturnType<typeof openTempStore>>;
 let lines: string[];
@@ -111,17 +112,31 @@ describe('appendIn', () => {
   });
 });
 
+/**
+ * The store's group commit, each group's sync also waiting for what `hold` returns at its commit (made then, so a
+ * test can release or fail it); every group fails at once while `failing()` says so.
+ */
+function holdingSync(hold: (result: unknown) => Promise<void>, failing = () => false): GroupCommit {
+  return async (work, onCommitted) => {
+    if (failing()) throw new Error('the database can no longer be synced to disk');
+    const { result, durable } = await temp.store.groupCommit(work);
+    const held = hold(result);
+    const synced = durable.then(() => held);
+    onCommitted?.(result, synced);
+    return { result, durable: synced };
+  };
+}
+
 describe('with the store group commit (synced after commit)', () => {
   it('answers a read only once its group is on disk, and streams and anchors entries only then, in order', async () => {
     let releaseSync = () => undefined as void;
     const held = new Promise<void>((resolve) => (releaseSync = resolve));
     let committed = 0;
     const slow = openLog({
-      groupCommit: async (work) => {
-        const { result, durable } = await temp.store.groupCommit(work);
+      groupCommit: holdingSync(() => {
         committed += 1;
-        return { result, durable: durable.then(() => held) };
-      },
+        return held;
+      }),
     });
     let answered = false;
     const read = slow.append(entry('read')).then(() => (answered = true));
@@ -148,12 +163,10 @@ describe('with the store group commit (synced after commit)', () => {
     const syncs: (() => void)[] = [];
     const groups: number[] = [];
     const slow = openLog({
-      groupCommit: async (work) => {
-        const { result, durable } = await temp.store.groupCommit(work);
+      groupCommit: holdingSync((result) => {
         groups.push((result as unknown[]).length);
-        const held = new Promise<void>((resolve) => syncs.push(resolve));
-        return { result, durable: durable.then(() => held) };
-      },
+        return new Promise<void>((resolve) => syncs.push(resolve));
+      }),
     });
     const first = slow.append(entry('first'));
     await vi.waitFor(() => expect(groups).toEqual([1])); // committed, its sync held back
@@ -181,17 +194,16 @@ describe('with the store group commit (synced after commit)', () => {
     let failSync: (() => void) | undefined;
     let lost = false;
     const failing = openLog({
-      groupCommit: async (work) => {
-        if (lost) throw new Error('the database can no longer be synced to disk'); // what the store does from then on
-        const { result, durable } = await temp.store.groupCommit(work);
-        const held = new Promise<void>((_, reject) => {
-          failSync = () => {
-            lost = true;
-            reject(new Error('EIO'));
-          };
-        });
-        return { result, durable: durable.then(() => held) };
-      },
+      groupCommit: holdingSync(
+        () =>
+          new Promise<void>((_, reject) => {
+            failSync = () => {
+              lost = true;
+              reject(new Error('EIO'));
+            };
+          }),
+        () => lost, // what the store does once a sync failed: every later group fails
+      ),
     });
     const first = failing.append(entry('first'));
     first.catch(() => undefined);

@@ -395,8 +395,7 @@ export function createAuditLog({
               committed(records, Promise.resolve()),
             );
           } else {
-            const { result, durable } = await groupCommit((trx) => appendIn(trx, entries), committed);
-            if (done === undefined) committed(result, durable); // a GroupCommit that does not call back
+            await groupCommit((trx) => appendIn(trx, entries), committed);
           }
           if (storedLists.size > STORED_LISTS_MAX) storedLists.clear();
           for (const hash of listsOf(entries).keys()) storedLists.add(hash);
