@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { api, canary, createProject, setSecrets } from './support/fixtures.js';
 import { keybox, serverEnv, spawnKeybox, startServer, tempDir, type TestServer } from './support/keybox.js';
 
@@ -134,7 +134,8 @@ describe('keybox agent', () => {
     const server = await serverWith({ A: 'a1' });
     const agent = startAgent([...scopeArgs, '--dir', join(tempDir(), 's'), '--exec', 'exit 7'], serverEnv(server));
     expect(await agent.waitFor((e) => e.event === 'hook')).toMatchObject({ status: 7 });
-    expect(agent.stderr()).toContain('the hook exited with status 7');
+    // stderr is a pipe of its own: its line may land a moment after the event on stdout.
+    await vi.waitFor(() => expect(agent.stderr()).toContain('the hook exited with status 7'));
     await setSecrets(server, scope, { A: 'a2' });
     await agent.waitFor((e) => e.event === 'render', 2);
     expect(agent.child.exitCode).toBeNull();
