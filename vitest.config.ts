@@ -6,6 +6,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     // End-to-end tests start real servers and processes; two cores, so keep parallelism modest.
     maxWorkers: 2,
+    // One temp dir for the run (TMPDIR for every worker and process the tests start), removed when the run ends.
+    globalSetup: ['scripts/test-tmpdir.js'],
     projects: [
       {
         extends: true,
@@ -27,7 +29,8 @@ export default defineConfig({
             'packages/server/src/core/store/sqlite-audit-writer.test.ts',
           ],
           env: { KEYBOX_TEST_STORE: 'postgres' },
-          globalSetup: ['packages/server/src/test-support/postgres-setup.ts'],
+          // The run's temp dir first (it runs once either way), so the cluster goes there too.
+          globalSetup: ['scripts/test-tmpdir.js', 'packages/server/src/test-support/postgres-setup.ts'],
         },
       },
     ],
