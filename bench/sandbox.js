@@ -98,6 +98,21 @@ export function rssMiB(pid) {
   return kb / 1024;
 }
 
+/**
+ * CPU time a process has used so far, in ms (Linux /proc; user + system, at the kernel's 10 ms tick): `all` its
+ * threads, `main` its main thread alone (the event loop of a Node process).
+ */
+export function cpuMs(pid) {
+  const ticks = (stat) => {
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  };
+  return {
+    all: ticks(readFileSync(`/proc/${pid}/stat`, 'utf8')),
+    main: ticks(readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8')),
+  };
+}
+
 export async function cleanup() {
   await Promise.all([...children].map((child) => stopProcess(child, 2000).catch(() => {})));
   for (const dir of [...dirs]) removeTempDir(dir);
