@@ -1,4 +1,4 @@
-import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -129,6 +129,45 @@ describe('the last-known-good cache', () => {
     });
     expect(offline.stdout).toBe(value);
   });
+  it('within a minute of its last write, asks a near server for the content and writes the copy only if it changed', async () => {
+    const first = canary();
+    const server = await serverWithSecret(first);
+    const before = cacheFiles();
+    expect(keybox(['run', ...scope, '--', ...printKey], { env: env(server) }).stdout).toBe(first);
+    const [file, ...others] = cacheFiles().filter((f) => !before.includes(f));
+    expect(others).toEqual([]);
+    const written = readFileSync(file as string);
+    expect(written.toString('latin1').split('\n')[1]).toMatch(/"credential":"kbx_[0-9a-f]{16}"/);
+
+    // Unchanged: the server's answer is used, the copy left as it is (nothing to decrypt or write).
+    const reads = async () =>
+      (
+        (await api(server, 'GET', '/api/v1/audit?action=secrets.read&limit=20')) as {
+          entries: { details: { notModified?: boolean } }[];
+        }
+      ).entries;
+    // The server counts as near when the connection is up within 5 ms, measured from the event loop: on a loaded
+    // machine one run may find it farther (and ask with If-None-Match, as it should then), so up to three tries.
+    let whole = 0;
+    for (let tries = 0; tries < 3 && whole === 0; tries++) {
+      expect(keybox(['run', ...scope, '--', ...printKey], { env: env(server) }).stdout).toBe(first);
+      expect(readFileSync(file as string).equals(written)).toBe(true);
+      whole = (await reads()).slice(0, -1).filter((e) => e.details.notModified !== true).length;
+    }
+    // (Before this, a run within a minute always asked with If-None-Match and the server confirmed with a 304.)
+    expect(whole).toBeGreaterThan(0);
+
+    // Changed: the new content is run with and written.
+    const second = canary();
+    await setSecrets(server, { project: 'shop', env: 'dev', path: '/app' }, { API_KEY: second });
+    expect(keybox(['run', ...scope, '--', ...printKey], { env: env(server) }).stdout).toBe(second);
+    expect(readFileSync(file as string).equals(written)).toBe(false);
+
+    await server.stop();
+    const offline = keybox(['run', ...scope, '--retry-for', '0s', '--', ...printKey], { env: env(server) });
+    expect(offline.stdout).toBe(second);
+  });
+
   it('runs with a warning when the cache cannot be written (a read-only or odd cache dir)', async () => {
     const value = canary();
     const server = await serverWithSecret(value);

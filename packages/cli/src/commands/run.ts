@@ -189,6 +189,7 @@ export async function run(argv: string[]): Promise<number> {
     retryForMs: retryFor === undefined ? 10_000 : parseDuration(retryFor, 'retry-for') * 1000,
     timeoutMs,
     fallbackEnvFile: str(values, 'fallback-env-file'),
+    skipFreshCopy: true,
   });
   const sourceNote = describeSource(fetched.source);
   if (sourceNote !== undefined && !quiet) warn(sourceNote);

@@ -39,8 +39,19 @@ export function cacheDir(env: NodeJS.ProcessEnv): string {
 export interface PeekedCache {
   etag: string | undefined;
   verifiedAt: string;
+  /** Whether the public id in the header is this credential's: the copy is then (almost surely) readable with it. */
+  ownCredential: boolean;
   blob: Buffer;
   header: string;
+}
+
+/**
+ * The public part of a credential (`kbx_<id>` of a token, `kbs_<id>` of a client secret; ids are not secret: the
+ * server says so, and they are in its audit log), written in the clear header so that `run` can tell without
+ * node:crypto whether a copy is its own. A rotated secret has a new id. Undefined for anything else.
+ */
+export function credentialId(credential: string): string | undefined {
+  return /^(kb[xs]_[0-9a-f]{16})\./.exec(credential)?.[1];
 }
 
 export type CacheRead = { ok: true; bundle: CachedBundle } | { ok: false; reason: 'absent' | 'undecryptable' };
@@ -48,11 +59,11 @@ export type CacheRead = { ok: true; bundle: CachedBundle } | { ok: false; reason
 const MAGIC = 'keybox-cache/v2\n';
 
 /*
- * File layout: `keybox-cache/v2\n`, one plaintext JSON line `{ etag, verifiedAt }` (no value: the ETag is a digest
- * of folder ids and revisions), then nonce (12) | AES-256-GCM ciphertext | tag (16), with the scope and the header
- * line as associated data, so neither can be changed or swapped undetected. The header is in clear so `run` can send
- * its conditional request before paying for node:crypto (~4 ms to load) and the decryption; those then happen while
- * the request is in flight.
+ * File layout: `keybox-cache/v2\n`, one plaintext JSON line `{ etag, verifiedAt, credential }` (no value: the ETag
+ * is a digest of folder ids and revisions, the credential its public id), then nonce (12) | AES-256-GCM ciphertext |
+ * tag (16), with the scope and the header line as associated data, so neither can be changed or swapped undetected.
+ * The header is in clear so that `run` can decide how to ask before paying for node:crypto (~4 ms to load) and the
+ * decryption (see fetch-scope.ts).
  */
 export function openBundleCache(
   dir: string,
@@ -77,6 +88,7 @@ export function openBundleCache(
       : process.getBuiltinModule('node:crypto').createHash('sha256').update(id).digest('base64url');
   const file = path.join(dir, `${name}.cache`);
 
+  const ownId = credentialId(credential);
   let keyed: { crypto: typeof NodeCrypto; key: Buffer } | undefined;
   /** node:crypto and the key, on first use. */
   function prepare() {
@@ -99,10 +111,14 @@ export function openBundleCache(
     if (blob.toString('latin1', 0, MAGIC.length) !== MAGIC || end < 0) return { ok: false, reason: 'absent' };
     const header = blob.toString('utf8', MAGIC.length, end);
     try {
-      const parsed = JSON.parse(header) as { etag?: unknown; verifiedAt?: unknown };
+      const parsed = JSON.parse(header) as { etag?: unknown; verifiedAt?: unknown; credential?: unknown };
       if (typeof parsed.verifiedAt !== 'string') return { ok: false, reason: 'undecryptable' };
       const etag = typeof parsed.etag === 'string' ? parsed.etag : undefined;
-      return { ok: true, peeked: { etag, verifiedAt: parsed.verifiedAt, header, blob: blob.subarray(end + 1) } };
+      const ownCredential = ownId !== undefined && parsed.credential === ownId;
+      return {
+        ok: true,
+        peeked: { etag, verifiedAt: parsed.verifiedAt, ownCredential, header, blob: blob.subarray(end + 1) },
+      };
     } catch {
       return { ok: false, reason: 'undecryptable' };
     }
@@ -134,7 +150,7 @@ export function openBundleCache(
   /** Replaces the file atomically (a new 0600 file renamed over the old one). Best effort: false if it could not. */
   function write(bundle: CachedBundle): boolean {
     const { crypto, key } = prepare();
-    const header = JSON.stringify({ etag: bundle.etag, verifiedAt: bundle.verifiedAt });
+    const header = JSON.stringify({ etag: bundle.etag, verifiedAt: bundle.verifiedAt, credential: ownId });
     const nonce = crypto.randomBytes(12);
     const cipher = crypto.createCipheriv('aes-256-gcm', key, nonce);
     cipher.setAAD(Buffer.from(`${id}\n${header}`));

@@ -233,6 +233,31 @@ describe('bulkRead', () => {
     expect(new URL(seen[0]?.url ?? '', 'http://x').searchParams.has('recursive')).toBe(false);
   });
 
+  it('decides If-None-Match once connected, from how long the connection took to set up', async () => {
+    handler = (req, res) => {
+      if (req.headers['if-none-match'] === '"r2"') res.writeHead(304, { etag: '"r2"' }).end();
+      else json(res, 200, data, { etag: '"r2"' });
+    };
+    const client = createKeyboxClient({ addr, token: TOKEN });
+    const times: number[] = [];
+    const near = await client.bulkRead(
+      { project: 'shop', env: 'dev', paths: ['/'] },
+      { etag: (ms) => (times.push(ms), undefined) },
+    );
+    expect(near).toEqual({ notModified: false, etag: '"r2"', data });
+    expect(seen[0]?.headers['if-none-match']).toBeUndefined();
+    const far = await client.bulkRead(
+      { project: 'shop', env: 'dev', paths: ['/'] },
+      { etag: (ms) => (times.push(ms), '"r2"') },
+    );
+    expect(far).toEqual({ notModified: true, etag: '"r2"' });
+    expect(seen[1]?.headers['if-none-match']).toBe('"r2"');
+    // Loopback: well under a second each time, the second one on the first one's connection (kept alive) or a new one.
+    expect(times).toHaveLength(2);
+    for (const ms of times) expect(ms).toBeGreaterThanOrEqual(0);
+    for (const ms of times) expect(ms).toBeLessThan(1000);
+  });
+
   it('maps an API error of the bulk read to a KeyboxError', async () => {
     handler = (_req, res) =>
       json(res, 404, { error: { code: 'NOT_FOUND', message: 'no project shop', requestId: 'req-9' } });

@@ -32,6 +32,11 @@ export interface RequestOptions {
    * that return a promise are waited for before more is read. Other answers are read as usual.
    */
   sink?: (chunk: Buffer) => void | Promise<void>;
+  /**
+   * More headers, decided once the connection is up from how long setting it up took (ms; for a reused keep-alive
+   * connection, how long it took then): e.g. whether a conditional request is worth it that far away.
+   */
+  headersOnConnect?: (connectMs: number) => Record<string, string>;
 }
 
 export interface RawResponse {
@@ -51,6 +56,9 @@ export type BulkReadResult =
   { notModified: true; etag: string } | { notModified: false; etag: string | undefined; data: BulkReadResponse };
 
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+
+/** How long each connection took to set up (TCP, before any TLS handshake); kept-alive sockets are shared by clients. */
+const connectMs = new WeakMap<object, number>();
 
 /**
  * A small HTTP client for the Keybox API on `node:http`/`node:https`: no dependencies and nothing loaded that
@@ -157,7 +165,26 @@ export function createKeyboxClient(options: ClientOptions) {
         req.destroy(abort);
       }, limit);
       req.on('error', fail);
-      req.end(payload);
+      const onConnect = request.headersOnConnect;
+      // Nothing is sent before the connection is up anyway: headersOnConnect's are decided then.
+      req.once('socket', (socket) => {
+        const send = (ms: number) => {
+          if (onConnect === undefined) return;
+          for (const [name, value] of Object.entries(onConnect(ms))) req.setHeader(name, value);
+          req.end(payload);
+        };
+        if (!socket.connecting) {
+          send(connectMs.get(socket) ?? Number.POSITIVE_INFINITY);
+          return;
+        }
+        const started = performance.now();
+        socket.once('connect', () => {
+          const ms = performance.now() - started;
+          connectMs.set(socket, ms);
+          send(ms);
+        });
+      });
+      if (onConnect === undefined) req.end(payload);
     });
   }
 
@@ -172,9 +199,16 @@ export function createKeyboxClient(options: ClientOptions) {
 
   /**
    * The hot path of `keybox run`: one request for every secret in scope. With `etag`, an unchanged bundle comes
-   * back as `notModified` without a body.
+   * back as `notModified` without a body. `etag` may be a function of how long the connection took to set up
+   * (ms), called once it is up: none (undefined) asks for the content whatever it is.
    */
-  async function bulkRead(scope: BulkReadScope, opts: { etag?: string } = {}): Promise<BulkReadResult> {
+  async function bulkRead(
+    scope: BulkReadScope,
+    opts: { etag?: string | ((connectMs: number) => string | undefined) } = {},
+  ): Promise<BulkReadResult> {
+    const ifNoneMatch = opts.etag;
+    const conditional = (value: string | undefined): Record<string, string> =>
+      value === undefined ? {} : { 'if-none-match': value };
     const res = await raw('GET', '/api/v1/secrets', {
       query: {
         project: scope.project,
@@ -182,7 +216,9 @@ export function createKeyboxClient(options: ClientOptions) {
         path: scope.paths,
         recursive: scope.recursive === true ? 'true' : undefined,
       },
-      headers: opts.etag === undefined ? {} : { 'if-none-match': opts.etag },
+      ...(typeof ifNoneMatch === 'function'
+        ? { headersOnConnect: (ms: number) => conditional(ifNoneMatch(ms)) }
+        : { headers: conditional(ifNoneMatch) }),
     });
     const etag = typeof res.headers.etag === 'string' ? res.headers.etag : undefined;
     if (res.status === 304 && etag !== undefined) return { notModified: true, etag };
