@@ -32,6 +32,17 @@ const webAssets = {
  * The web UI (packages/server/dist/web-ui/app.js, served by the server at /): Preact and the pages, built from the
  * TypeScript sources directly, minified, for the browser. The server only reads these files when a browser asks.
  */
+/*
+ * The Node bundles are printed without comments (legal ones aside) and with every character outside ASCII escaped:
+ * V8 keeps each script's source in memory, and one non-ASCII character anywhere (a dash in a comment) makes it a
+ * two-byte string, twice the size (the server bundle took 1.4 MB of heap for its 0.7 MB of source). Nothing is renamed or
+ * removed, and the code keeps its lines and indentation: stack traces stay readable.
+ */
+const ASCII = {
+  minify: { compress: false, mangle: false, codegen: { removeWhitespace: false, asciiOnly: true } },
+  comments: { legal: true, annotation: false, jsdoc: false },
+};
+
 export default defineConfig([
   {
     input: 'packages/cli/dist/cli.js',
@@ -41,6 +52,7 @@ export default defineConfig([
       file: 'packages/cli/dist/keybox.js',
       format: 'esm',
       codeSplitting: false,
+      ...ASCII,
     },
   },
   {
@@ -54,11 +66,14 @@ export default defineConfig([
       // and the entry use goes to a common file the entry loads.
       chunkFileNames: (chunk) =>
         chunk.isDynamicEntry
-          ? 'keybox-server-postgres.js'
+          ? chunk.facadeModuleId?.includes('@hono') === true
+            ? 'keybox-server-http.js'
+            : 'keybox-server-postgres.js'
           : chunk.name === 'rolldown-runtime'
             ? 'keybox-server-runtime.js'
             : 'keybox-server-common.js',
       format: 'esm',
+      ...ASCII,
     },
   },
   {

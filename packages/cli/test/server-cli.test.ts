@@ -47,6 +47,40 @@ describe('keybox server', () => {
     expect(list.status).toBe(0);
   });
 
+  it('loads no fetch implementation (undici, +13 MiB) for health checks and reads, only for the app', async () => {
+    // Node's own record of what a process loaded, written when it exits (a preload of the test's, not the server's).
+    const out = join(dir(), 'modules');
+    const preload = join(dir(), 'record-modules.cjs');
+    writeFileSync(
+      preload,
+      `process.on('exit', () => require('node:fs').appendFileSync(${JSON.stringify(out)}, ` +
+        `process.moduleLoadList.filter((m) => m.includes('undici')).join() + '\\n'));`,
+    );
+    const loaded = async (requests: string[]) => {
+      const server = await startServer({ env: { NODE_OPTIONS: `--require ${preload}` } });
+      servers.push(server);
+      await createProject(server, 'shop'); // through the app
+      await setSecrets(server, { project: 'shop', env: 'dev', path: '/app' }, { API_KEY: canary() });
+      await server.stop();
+      rmSync(out, { force: true });
+      const again = await startServer({ dataDir: server.dataDir, env: { NODE_OPTIONS: `--require ${preload}` } });
+      servers.push(again);
+      for (const path of requests) {
+        const res = await fetch(`${again.url}${path}`, {
+          headers: { authorization: `Bearer ${server.token}`, 'x-vault-token': server.token },
+        });
+        expect(res.status, path).toBe(200);
+      }
+      await again.stop();
+      return readFileSync(out, 'utf8').trim();
+    };
+    expect(await loaded(['/healthz', '/api/v1/secrets?project=shop&env=dev&path=/app', '/v1/shop/data/dev/app'])).toBe(
+      '',
+    );
+    // The check sees it when it is loaded: the first request the app answers.
+    expect(await loaded(['/healthz', '/api/v1/projects'])).toContain('undici');
+  });
+
   it('keeps secrets across a restart and refuses to start with a different root key', async () => {
     const dataDir = join(dir(), 'data');
     const value = canary();

@@ -10,8 +10,6 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { createServer as createHttpServer } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +26,13 @@ import { createServices, type Services } from './services.js';
 import type { ServerConfig } from './config.js';
 import { createApp } from './http/app.js';
 import { createListener } from './http/listener.js';
+
+// node:http and node:https from process.getBuiltinModule, not ES imports: building node:http's ES module namespace
+// touches its lazy exports that load Node's fetch implementation (undici, with a WebAssembly parser), +13 MiB of
+// resident memory and ~30 ms of start-up that a server answering only health checks and reads never needs (see
+// http/listener.ts). The SDK does the same for `keybox run` (packages/sdk/src/client/builtins.ts).
+const { createServer: createHttpServer } = process.getBuiltinModule('node:http');
+const { createServer: createHttpsServer } = process.getBuiltinModule('node:https');
 
 export const SERVER_VERSION = '0.1.0';
 export const AUDIT_HEAD_FILE = 'audit.head';
@@ -110,7 +115,7 @@ export async function startServer(config: ServerConfig, io: ServerIo): Promise<R
   const purgeTimer = setInterval(purgeTokens, 3600_000);
   purgeTimer.unref();
   const tls = config.tlsCert !== undefined && config.tlsKey !== undefined;
-  const listener = createListener(app, { ...services, logger });
+  const listener = createListener(app, { ...services, logger, version: SERVER_VERSION });
   const server = tls
     ? createHttpsServer(
         {

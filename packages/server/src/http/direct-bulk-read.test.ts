@@ -86,6 +86,43 @@ async function bothWithoutEntries(path: string) {
 /** Commits by another process are seen within a millisecond (docs/access.md); this waits a little longer. */
 const afterPoll = () => new Promise((resolve) => setTimeout(resolve, 3));
 
+describe('the direct health check', () => {
+  it.each(['GET', 'HEAD'])('answers %s /healthz exactly as the app does, without the app', async (method) => {
+    const listener = await t.listen();
+    const viaApp = await t.call(method, '/healthz?probe=1', undefined, { token: null });
+    const before = appFetch.mock.calls.length;
+    const viaListener = await listener.call(method, '/healthz?probe=1', undefined, { token: null });
+    expect(appFetch.mock.calls.length, 'answered by the app, not directly').toBe(before);
+    expect(viaListener.status).toBe(200);
+    expect(viaListener.text).toBe(viaApp.text);
+    expect(visibleHeaders(viaListener.headers)).toEqual(visibleHeaders(viaApp.headers));
+    expect(viaListener.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    if (method === 'GET') {
+      expect(viaListener.json).toEqual({ status: 'ok', version: 'test' });
+      expect(viaListener.headers.get('content-length')).toBe(String(Buffer.byteLength(viaListener.text)));
+    }
+  });
+
+  it('leaves other methods and paths to the app, which loads its adapter for them', async () => {
+    const listener = await t.listen();
+    for (const [method, path] of [
+      ['POST', '/healthz'],
+      ['GET', '/healthz/'],
+      ['GET', '/healthzz'],
+    ] as const) {
+      const viaApp = await t.call(method, path, undefined, { token: null });
+      const before = appFetch.mock.calls.length;
+      const viaListener = await listener.call(method, path, undefined, { token: null });
+      expect(appFetch.mock.calls.length, `${method} ${path} answered by the app`).toBe(before + 1);
+      expect(viaListener.status).toBe(viaApp.status);
+      expect(viaListener.json).toEqual({
+        ...viaApp.json,
+        error: { ...viaApp.json['error'], requestId: expect.any(String) },
+      });
+    }
+  });
+});
+
 describe('the direct bulk read', () => {
   it.each([
     ['one folder', 'project=app&env=dev&path=/api'],

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HealthResponse } from '@keybox/sdk';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../core/audit/audit-log.js';
 import type { AuthResult, TokenService } from '../core/auth/token-service.js';
@@ -29,10 +30,11 @@ import { serveVaultRead, vaultReadOf } from './vault/direct-vault-read.js';
  */
 
 /** The routes this listener answers itself (the authorization matrix also runs them through a real listener). */
-export const DIRECT_ROUTES = ['GET /api/v1/secrets', 'GET /v1/:mount/data/*'] as const;
+export const DIRECT_ROUTES = ['GET /api/v1/secrets', 'GET /v1/:mount/data/*', 'GET /healthz'] as const;
 
 const CHECKED = Symbol('keybox.checkedToken');
 const PATH = '/api/v1/secrets';
+const HEALTH = '/healthz';
 
 /**
  * The check of `token` the direct path already made for this request, if it did: its result, or its error (not to
@@ -49,6 +51,8 @@ export interface DirectBulkReadDeps {
   secrets: Pick<SecretService, 'bulkRead' | 'readFolder'>;
   auditLog: Pick<AuditLog, 'append'>;
   logger: Logger;
+  /** The server's version, as `/healthz` gives it. */
+  version: string;
 }
 
 export type Listener = (req: IncomingMessage, res: ServerResponse) => void;
@@ -87,21 +91,25 @@ const SINGLE_HEADERS = new Map([
 
 /**
  * A node:http listener that answers the bulk read (and the Vault KV read of a folder, vault/direct-vault-read.ts)
- * itself and hands everything else to `next` (the Hono app).
+ * and the health check itself and hands everything else to `next` (the Hono app). The health check is what load
+ * balancers ask every few seconds; answered here, a server that only gets those never loads the app's adapter (see
+ * listener.ts). It answers what the app's route would: the same body and headers.
  */
 export function directBulkRead(deps: DirectBulkReadDeps, next: Listener): Listener {
+  const health = Buffer.from(JSON.stringify({ status: 'ok', version: deps.version } satisfies HealthResponse));
   return (req, res) => {
     const url = req.url ?? '';
     const query = url.indexOf('?');
-    // Which of the two reads this could be, before any other check: every other request goes straight on.
-    const bearer =
-      (query === -1 ? url : url.slice(0, query)) === PATH ? BEARER.exec(req.headers.authorization ?? '') : null;
+    const path = query === -1 ? url : url.slice(0, query);
+    // Which of the three this could be, before any other check: every other request goes straight on.
+    const bearer = path === PATH ? BEARER.exec(req.headers.authorization ?? '') : null;
     const vaultToken = bearer === null ? req.headers['x-vault-token'] : undefined;
     const vaultRead = typeof vaultToken === 'string' ? vaultReadOf(url) : undefined;
+    const healthCheck = path === HEALTH && (req.method === 'GET' || req.method === 'HEAD');
     const host = req.headers.host;
     if (
-      req.method !== 'GET' ||
-      (bearer === null && vaultRead === undefined) ||
+      (req.method !== 'GET' && !healthCheck) ||
+      (bearer === null && vaultRead === undefined && !healthCheck) ||
       req.headers['content-length'] !== undefined ||
       req.headers['transfer-encoding'] !== undefined ||
       // What the app's adapter takes as it is; anything else it may normalise or refuse, so it answers.
@@ -112,6 +120,10 @@ export function directBulkRead(deps: DirectBulkReadDeps, next: Listener): Listen
       repeatsOneOf(req.rawHeaders)
     ) {
       next(req, res);
+      return;
+    }
+    if (healthCheck) {
+      serveHealth(deps, req, res, health);
       return;
     }
     const answer =
@@ -132,6 +144,24 @@ export function directBulkRead(deps: DirectBulkReadDeps, next: Listener): Listen
       },
     );
   };
+}
+
+/** `/healthz`: what the app's route answers (a HEAD without the body or its length, as the app's adapter does). */
+function serveHealth(deps: DirectBulkReadDeps, req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+  const started = performance.now();
+  const requestId = requestIdOf(req);
+  const head = req.method === 'HEAD';
+  res.writeHead(200, {
+    'content-type': 'application/json',
+    ...SECURITY_HEADERS,
+    'x-request-id': requestId,
+    ...(head ? {} : { 'content-length': String(body.length) }),
+  });
+  res.end(head ? undefined : body);
+  if (deps.logger.isLevelEnabled('info')) {
+    const ms = Math.round((performance.now() - started) * 10) / 10;
+    deps.logger.info({ requestId, method: req.method, path: HEALTH, status: 200, ms }, 'request');
+  }
 }
 
 /** Checks a token for a request the direct path serves, and leaves the check on it for the app (see checkedToken). */

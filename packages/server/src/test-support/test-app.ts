@@ -116,7 +116,7 @@ export async function createTestApp(options: { clock?: TestClock; root?: RootKey
   let listening: Promise<{ url: string; server: Server }> | undefined;
   async function listen() {
     listening ??= new Promise((resolve, reject) => {
-      const server = createServer(createListener(app, { ...services, logger }));
+      const server = createServer(createListener(app, { ...services, logger, version: 'test' }));
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => {
         const { port } = server.address() as AddressInfo;
