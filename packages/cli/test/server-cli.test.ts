@@ -47,7 +47,7 @@ describe('keybox server', () => {
     expect(list.status).toBe(0);
   });
 
-  it('loads no fetch implementation (undici, +13 MiB) for health checks and reads, only for the app', async () => {
+  it('loads no fetch implementation (undici, +5 MiB) for health checks and reads, only for the app', async () => {
     // Node's own record of what a process loaded, written when it exits (a preload of the test's, not the server's).
     const out = join(dir(), 'modules');
     const preload = join(dir(), 'record-modules.cjs');

@@ -28,8 +28,8 @@ import { createApp } from './http/app.js';
 import { createListener } from './http/listener.js';
 
 // node:http and node:https from process.getBuiltinModule, not ES imports: building node:http's ES module namespace
-// touches its lazy exports that load Node's fetch implementation (undici, with a WebAssembly parser), +13 MiB of
-// resident memory and ~30 ms of start-up that a server answering only health checks and reads never needs (see
+// touches its lazy exports that load Node's fetch implementation (undici, with a WebAssembly parser): +5 MiB of
+// resident memory, and start-up time, that a server answering only health checks and reads never needs (see
 // http/listener.ts). The SDK does the same for `keybox run` (packages/sdk/src/client/builtins.ts).
 const { createServer: createHttpServer } = process.getBuiltinModule('node:http');
 const { createServer: createHttpsServer } = process.getBuiltinModule('node:https');
