@@ -27,7 +27,9 @@ const webAssets = {
  * traces in the server's log stay readable; minifying saved only 2 MiB more. The PostgreSQL store is a chunk of
  * its own and the PostgreSQL client (pg) stays outside, both imported only by a server started with
  * --db postgres://: in the one file, even unused, they cost the embedded-store server ~0.5-1.5 MiB of resident
- * memory (idle RSS over bare Node went from 24.7 to 25.4 MiB, past its 25 MiB bar).
+ * memory (idle RSS over bare Node went from 24.7 to 25.4 MiB, past its 25 MiB bar). The HTTP framework's node
+ * adapter is a chunk of its own too (keybox-server-http.js), imported with the first request that reaches the
+ * framework (see src/http/listener.ts).
  *
  * The web UI (packages/server/dist/web-ui/app.js, served by the server at /): Preact and the pages, built from the
  * TypeScript sources directly, minified, for the browser. The server only reads these files when a browser asks.
@@ -35,8 +37,8 @@ const webAssets = {
 /*
  * The Node bundles are printed without comments (legal ones aside) and with every character outside ASCII escaped:
  * V8 keeps each script's source in memory, and one non-ASCII character anywhere (a dash in a comment) makes it a
- * two-byte string, twice the size (the server bundle took 1.4 MB of heap for its 0.7 MB of source). Nothing is renamed or
- * removed, and the code keeps its lines and indentation: stack traces stay readable.
+ * two-byte string, twice the size (the server bundle took 1.4 MB of heap for its 0.7 MB of source). Nothing is
+ * renamed or removed and the code stays printed one statement a line, indented: stack traces stay readable.
  */
 const ASCII = {
   minify: { compress: false, mangle: false, codegen: { removeWhitespace: false, asciiOnly: true } },
