@@ -169,6 +169,23 @@ describe('keybox server', () => {
     expect(trusted.status).toBe(0);
     expect(JSON.parse(trusted.stdout)).toEqual({ projects: [] });
     expect(readFileSync(join(d, 'cert.pem'), 'utf8')).toContain('BEGIN CERTIFICATE');
+    // `run` over TLS, twice: the second start decides its request once the (TLS) connection is up (docs/run.md).
+    const tlsEnv = { ...env, KEYBOX_CACERT: join(d, 'cert.pem') };
+    expect(keybox(['projects', 'create', 'shop'], { env: tlsEnv }).status).toBe(0);
+    const value = canary();
+    const set = keybox(['secrets', 'set', 'API_KEY=-', '--project', 'shop', '--env', 'dev', '--path', '/app'], {
+      env: tlsEnv,
+      input: value,
+    });
+    expect(set.status).toBe(0);
+    for (let i = 0; i < 2; i++) {
+      const ran = keybox(
+        ['run', '--project', 'shop', '--env', 'dev', '--path', '/app', '--', 'sh', '-c', 'printf %s "$API_KEY"'],
+        { env: tlsEnv },
+      );
+      expect(ran.stderr).toBe('');
+      expect(ran.stdout).toBe(value);
+    }
 
     // A person's session over TLS: login and logout trust the same CA.
     const trust = { KEYBOX_CACERT: join(d, 'cert.pem'), XDG_CONFIG_HOME: d };
