@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { createSecretKey, randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAuditLog, readHead } from '../audit/audit-log.js';
@@ -69,6 +71,23 @@ function openLog(
 }
 
 const streamedSeqs = () => lines.map((l) => (JSON.parse(l) as { seq: number }).seq);
+
+/** Whether this test can mark a file immutable (root, `chattr`, a file system that has the flag). */
+function canMakeImmutable(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  const probe = createTempDir();
+  const file = join(probe.path, 'probe');
+  try {
+    writeFileSync(file, '');
+    execFileSync('chattr', ['+i', file], { stdio: 'ignore' });
+    execFileSync('chattr', ['-i', file], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    probe.remove();
+  }
+}
 
 describe('the audit writer thread', () => {
   it('commits the groups: consecutive numbers on one verifiable chain, streamed and anchored in order', async () => {
@@ -184,6 +203,37 @@ describe('the audit writer thread', () => {
     expect((await verifyAuditChain(store.db, key, { headFile: headFile() })).ok).toBe(true);
     expect(real.usable()).toBe(true);
   });
+
+  // An immutable WAL (chattr +i, root on ext4 and the like) makes SQLite's writes to it fail with EPERM, which
+  // SQLite reports as an I/O error: the real failure, not a stand-in.
+  it.skipIf(!canMakeImmutable())(
+    'counts a COMMIT that fails with an I/O error as lost durability: the store refuses everything after',
+    async () => {
+      const lost: unknown[] = [];
+      await store.close();
+      store = await openSqliteStore(dir.path, { onDurabilityLost: (error) => lost.push(error) });
+      const log = openLog(auditWriterOf(store.db));
+      await log.append(entry('before'));
+      const wal = join(dir.path, 'keybox.db-wal');
+      execFileSync('chattr', ['+i', wal]);
+      try {
+        await expect(log.append(entry('during'))).rejects.toThrow(/can no longer be synced to disk/);
+        expect(lost).toHaveLength(1);
+        // Fail closed: nothing more runs on this store, reads included.
+        await expect(store.db.selectFrom('audit_log').select('seq').execute()).rejects.toThrow(
+          /can no longer be synced to disk/,
+        );
+        await expect(log.append(entry('after'))).rejects.toThrow(/can no longer be synced to disk/);
+      } finally {
+        execFileSync('chattr', ['-i', wal]);
+      }
+      // What was committed before is all there is.
+      await store.close();
+      store = await openSqliteStore(dir.path);
+      const rows = await store.db.selectFrom('audit_log').select(['seq', 'action']).orderBy('seq').execute();
+      expect(rows).toEqual([{ seq: 1, action: 'before' }]);
+    },
+  );
 
   it('commits on the loop again once its thread stops, refusing only the group it had', async () => {
     // A directory for a database file: the thread cannot open it, and stops.
