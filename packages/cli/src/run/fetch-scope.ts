@@ -145,13 +145,14 @@ export async function fetchScope(options: FetchOptions): Promise<Fetched> {
   // Its own copy, confirmed a moment ago: if the server is near, asked for unconditionally, and left alone if the
   // content is the same. An unchanged answer then needs neither node:crypto nor a decryption, which are most of what
   // `run` adds to a start beyond the request (bench/README.md).
+  const age = peeked?.ok === true ? confirmedAgo(peeked.peeked.verifiedAt) : Number.NaN;
   const fresh =
     options.skipFreshCopy === true &&
     peeked?.ok === true &&
     peeked.peeked.ownCredential &&
     peeked.peeked.etag !== undefined &&
-    confirmedAgo(peeked.peeked.verifiedAt) >= 0 &&
-    confirmedAgo(peeked.peeked.verifiedAt) < CONFIRM_EVERY_MS
+    age >= 0 &&
+    age < CONFIRM_EVERY_MS
       ? peeked.peeked
       : undefined;
   let etag = peeked?.ok === true ? peeked.peeked.etag : undefined;
@@ -175,8 +176,9 @@ export async function fetchScope(options: FetchOptions): Promise<Fetched> {
         sent === undefined
           ? {}
           : {
+              // (`etag` only ever goes from the copy's to none, so with a fresh copy `sent` is its ETag.)
               etag:
-                fresh === undefined || sent !== fresh.etag
+                fresh === undefined
                   ? sent
                   : (connectMs: number) => {
                       near?.(connectMs < NEAR_MS);

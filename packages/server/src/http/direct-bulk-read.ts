@@ -106,10 +106,10 @@ export function directBulkRead(deps: DirectBulkReadDeps, next: Listener): Listen
     const vaultToken = bearer === null ? req.headers['x-vault-token'] : undefined;
     const vaultRead = typeof vaultToken === 'string' ? vaultReadOf(url) : undefined;
     const healthCheck = path === HEALTH && (req.method === 'GET' || req.method === 'HEAD');
+    const read = req.method === 'GET' && (bearer !== null || vaultRead !== undefined);
     const host = req.headers.host;
     if (
-      (req.method !== 'GET' && !healthCheck) ||
-      (bearer === null && vaultRead === undefined && !healthCheck) ||
+      !(read || healthCheck) ||
       req.headers['content-length'] !== undefined ||
       req.headers['transfer-encoding'] !== undefined ||
       // What the app's adapter takes as it is; anything else it may normalise or refuse, so it answers.
