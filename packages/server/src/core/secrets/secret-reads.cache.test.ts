@@ -32,6 +32,32 @@ describe('the bulk-read cache', () => {
     }
   });
 
+  it('builds an unfiltered body once per unchanged scope, counts it, and builds a filtered one per read', async () => {
+    await f.set('A', 'one');
+    await f.set('B', 'b'.repeat(500));
+    const first = await f.secrets.bulkRead('app', 'dev', ['/'], false);
+    const counted = f.secrets.cacheUsage();
+    const again = await f.secrets.bulkRead('app', 'dev', ['/'], false);
+    if (first.status !== 200 || again.status !== 200) throw new Error('expected two bodies');
+    expect(again.body).toBe(first.body);
+    expect(f.secrets.cacheUsage()).toEqual(counted);
+
+    // Rows only (a 304 decrypts nothing), then the full read: it adds the plaintext and the body, both counted.
+    await f.set('A', 'two');
+    const etag = await f.secrets.scopeEtag('app', 'dev', ['/'], false);
+    expect((await f.secrets.bulkRead('app', 'dev', ['/'], false, { ifNoneMatch: etag })).status).toBe(304);
+    const rowsOnly = f.secrets.cacheUsage().bytes;
+    const fresh = await f.secrets.bulkRead('app', 'dev', ['/'], false);
+    if (fresh.status !== 200) throw new Error('expected a body');
+    expect(fresh.body.toString()).toContain('"two"');
+    expect(f.secrets.cacheUsage().bytes - rowsOnly).toBeGreaterThan(fresh.body.length);
+
+    const filtered = await f.secrets.bulkRead('app', 'dev', ['/'], false, { allow: () => true });
+    if (filtered.status !== 200) throw new Error('expected a body');
+    expect(filtered.body).not.toBe(fresh.body);
+    expect(filtered.body.equals(fresh.body)).toBe(true);
+  });
+
   it('serves a write to the next read, and keeps nothing for a scope that does not exist', async () => {
     await f.set('A', 'one');
     const first = await f.secrets.bulkRead('app', 'dev', ['/'], false);

@@ -125,6 +125,8 @@ export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps
     kept: boolean;
     /** Order and ETag when no policy filter applies (the same for every caller). */
     unfiltered?: { ordered: ScopeRow[]; etag: string };
+    /** The bulk read's whole body for `unfiltered`, once built (kept like a plaintext, while there is room). */
+    body?: Buffer<ArrayBuffer>;
   }
   const scopes = new Map<string, ScopeEntry>();
   const plaintexts = new WeakMap<ScopeRow, Buffer>();
@@ -310,6 +312,10 @@ export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps
       return { status: 304, etag, folders };
     }
 
+    // An unfiltered read of an unchanged scope answers the body built for the first one: every start of an app
+    // asks for the same, and building 17 KB per read (200 secrets) was a tenth of the loop's time per request.
+    const whole = entry.unfiltered?.ordered === ordered;
+    if (whole && entry.body !== undefined) return { status: 200, etag, body: entry.body, folders };
     const parts: Buffer[] = [
       Buffer.from(`{"project":${JSON.stringify(project)},"environment":${JSON.stringify(env)},"folders":[`),
     ];
@@ -328,7 +334,14 @@ export function createSecretReads({ db, keyring, storeChanges }: SecretReadsDeps
       );
     });
     parts.push(Buffer.from(']}'));
-    return { status: 200, etag, body: Buffer.concat(parts), folders };
+    const body = Buffer.concat(parts);
+    // Only a body every part of which is kept (legacy folders without a names column build their index per read).
+    if (whole && entry.kept && indexes.has(ordered) && cachedBytes + body.length <= SCOPE_BYTES_MAX) {
+      entry.body = body;
+      entry.bytes += body.length;
+      cachedBytes += body.length;
+    }
+    return { status: 200, etag, body, folders };
   }
 
   /**
