@@ -57,20 +57,16 @@ export function toRow(fields: AuditFields, mac: string): AuditLogTable {
   };
 }
 
+/**
+ * An entry's fields after its sequence number and time, in the order its canonical form lists them: what the audit
+ * writer thread chains (store/sqlite-audit-writer.ts), and the order of the row's columns after `seq` and `time`.
+ */
+export function chainedFields(e: Omit<AuditFields, 'seq' | 'time'>): string[] {
+  return [e.actor, e.actorType, e.sourceIp, e.userAgent, e.action, e.resource, e.outcome, e.requestId, e.details];
+}
+
 export function canonical(e: AuditFields): string {
-  return JSON.stringify([
-    e.seq,
-    e.time,
-    e.actor,
-    e.actorType,
-    e.sourceIp,
-    e.userAgent,
-    e.action,
-    e.resource,
-    e.outcome,
-    e.requestId,
-    e.details,
-  ]);
+  return JSON.stringify([e.seq, e.time, ...chainedFields(e)]);
 }
 
 export function genesisMac(key: KeyObject): string {

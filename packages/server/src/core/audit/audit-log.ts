@@ -8,17 +8,33 @@ import type { CompiledQuery } from 'kysely';
 import {
   auditWriterOf,
   durableCommit,
+  type AuditChainSetup,
   type AuditGroupWriter,
-  type CompiledStatement,
   type GroupCommit,
 } from '../store/store.js';
 import { prepared } from '../store/prepared.js';
-import { chainMac, genesisMac, toRow, type AuditFields } from './audit-chain.js';
+import { chainedFields, chainMac, genesisMac, toRow, type AuditFields } from './audit-chain.js';
 import { expandNames, listsOf, type NamesList } from './audit-names.js';
 
 const HEAD_WRITE_SPACING_MS = 20;
 
-const bare = ({ sql, parameters }: CompiledQuery): CompiledStatement => ({ sql, parameters });
+/** An `audit_log` row's columns, in the order the chain's fields and the writer thread's parameters follow. */
+const EMPTY_ROW = toRow(
+  {
+    seq: 0,
+    time: '',
+    actor: '',
+    actorType: '',
+    sourceIp: '',
+    userAgent: '',
+    action: '',
+    resource: '',
+    outcome: '',
+    requestId: '',
+    details: '',
+  },
+  '',
+);
 
 /** The most rows one insert statement carries (SQLite allows 32,766 parameters: 12 per row). */
 const INSERT_ROWS_MAX = 64;
@@ -103,25 +119,8 @@ export function createAuditLog({
   let flushing = false;
   let publishedSeq = 0;
   const inserts = new Map<number, ReturnType<typeof compileInsert>>();
-  const compileInsert = (rows: number) => {
-    const row = toRow(
-      {
-        seq: 0,
-        time: '',
-        actor: '',
-        actorType: '',
-        sourceIp: '',
-        userAgent: '',
-        action: '',
-        resource: '',
-        outcome: '',
-        requestId: '',
-        details: '',
-      },
-      '',
-    );
-    return prepared(db.insertInto('audit_log').values(Array.from({ length: rows }, () => row)));
-  };
+  const compileInsert = (rows: number) =>
+    prepared(db.insertInto('audit_log').values(Array.from({ length: rows }, () => EMPTY_ROW)));
   // Lists this process saw committed need no new insert. A row already there under the same hash is written over:
   // the hash decides the content, so a row planted in the database ahead of the read is put right, not kept.
   const storedLists = new Set<string>();
@@ -140,15 +139,39 @@ export function createAuditLog({
     }
     return query;
   };
-  const selectHead = prepared(db.selectFrom('audit_head').select(['seq', 'mac']).where('id', '=', 1));
   const insertHead = prepared(db.insertInto('audit_head').values({ id: 1, seq: 0, mac: '' }));
   const updateHead = prepared(db.updateTable('audit_head').set({ seq: 0, mac: '' }).where('id', '=', 1));
-  /**
-   * The chain head as this process last committed or read it (undefined: not known). Groups sent to the writer
-   * are chained onto it; the writer refuses one whose head moved meanwhile.
-   */
-  let knownHead: AuditHead | undefined;
-  let knownHeadSet = false;
+  // What the writer thread needs to chain and store groups itself, compiled once (the same SQL as on the loop).
+  let writerSetup: AuditChainSetup | undefined;
+  const setupForWriter = (): AuditChainSetup =>
+    (writerSetup ??= {
+      key,
+      genesis,
+      sql: {
+        head: db.selectFrom('audit_head').select(['seq', 'mac']).where('id', '=', 1).compile().sql,
+        insertHead: insertHead(1, 0, '').sql,
+        updateHead: updateHead(0, '', 1).sql,
+        insertNames: insertNames('', '').sql,
+        insertRow: db.insertInto('audit_log').values(EMPTY_ROW).compile().sql,
+      },
+    });
+
+  /** An entry's chained fields at `seq`, stamped with `time`. */
+  function fieldsAt(seq: number, time: string, entry: AuditEntry): AuditFields {
+    return {
+      seq,
+      time,
+      actor: entry.actor,
+      actorType: entry.actorType,
+      sourceIp: entry.sourceIp,
+      userAgent: entry.userAgent,
+      action: entry.action,
+      resource: entry.resource,
+      outcome: entry.outcome,
+      requestId: entry.requestId,
+      details: entry.detailsJson ?? JSON.stringify(entry.details ?? {}),
+    };
+  }
 
   /** Chains `entries` onto `head` (undefined: the genesis). */
   function chained(entries: readonly AuditEntry[], head: AuditHead | undefined): AuditRecord[] {
@@ -158,19 +181,7 @@ export function createAuditLog({
     const records: AuditRecord[] = [];
     for (const entry of entries) {
       seq += 1;
-      const fields: AuditFields = {
-        seq,
-        time,
-        actor: entry.actor,
-        actorType: entry.actorType,
-        sourceIp: entry.sourceIp,
-        userAgent: entry.userAgent,
-        action: entry.action,
-        resource: entry.resource,
-        outcome: entry.outcome,
-        requestId: entry.requestId,
-        details: entry.detailsJson ?? JSON.stringify(entry.details ?? {}),
-      };
+      const fields = fieldsAt(seq, time, entry);
       mac = chainMac(key, mac, fields);
       records.push({ ...fields, mac });
     }
@@ -201,44 +212,25 @@ export function createAuditLog({
     const records = chained(entries, head);
     if (records.length === 0) return records;
     for (const statement of storing(records, entries, head !== undefined)) await trx.executeQuery(statement);
-    // What the writer's next group is chained onto; should this transaction roll back, the writer finds the head
-    // elsewhere and the group is chained again.
-    const last = records[records.length - 1] as AuditRecord;
-    knownHead = { seq: last.seq, mac: last.mac };
-    knownHeadSet = true;
     return records;
   }
 
-  /** Commits a group through the writer: chained onto the known head, again onto the head found if it moved. */
+  /**
+   * Commits a group through the writer, which chains it onto the head it finds in its transaction: the loop sends
+   * the entries' fields, once each, and builds the records from the numbers and macs it gets back.
+   */
   async function commitThroughWriter(
     w: AuditGroupWriter,
     entries: readonly AuditEntry[],
     onCommitted: (records: AuditRecord[]) => void,
-  ): Promise<AuditRecord[]> {
-    if (!knownHeadSet) {
-      const row = await db.executeQuery(selectHead(1));
-      knownHead = row.rows[0];
-      knownHeadSet = true;
-    }
-    for (;;) {
-      const expect = knownHead;
-      const records = chained(entries, expect);
-      const answer = await w.write(
-        {
-          head: bare(selectHead(1)),
-          expect,
-          // Only the SQL and its parameters cross to the other thread, not Kysely's query tree.
-          statements: storing(records, entries, expect !== undefined).map(bare),
-        },
-        () => {
-          const last = records[records.length - 1] as AuditRecord;
-          knownHead = { seq: last.seq, mac: last.mac };
-          onCommitted(records);
-        },
-      );
-      if (!('stale' in answer)) return records;
-      knownHead = answer.stale;
-    }
+  ): Promise<void> {
+    const time = isoNow(clock);
+    const fields = entries.map((entry) => fieldsAt(0, time, entry));
+    const lists: [string, string][] = [];
+    for (const [hash, names] of listsOf(entries)) if (!storedLists.has(hash)) lists.push([hash, names]);
+    await w.write(setupForWriter(), { time, entries: fields.map(chainedFields), lists }, ({ first, macs }) => {
+      onCommitted(fields.map((f, i) => ({ ...f, seq: first + i, mac: macs[i] as string })));
+    });
   }
 
   // The head file is written off the event loop, one write at a time, always with the newest head, at most every

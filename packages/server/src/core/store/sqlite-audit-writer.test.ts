@@ -16,7 +16,8 @@ import { testAuditEntry } from '../../test-support/audit-entry.js';
 /*
  * The audit log's groups committed by the SQLite store's writer thread (sqlite-audit-writer.ts): the same chain,
  * order and durability as groups committed on the loop, with changes committed on the loop in between, and with
- * another connection moving the head.
+ * another connection moving the head. The thread chains the entries itself: verifyAuditChain recomputes every MAC
+ * with audit-chain.ts, so the two computations are checked against each other.
  */
 
 const key = createSecretKey(randomBytes(32));
@@ -37,15 +38,15 @@ afterEach(async () => {
 
 const entry = testAuditEntry;
 
-/** The store's writer, counting the groups handed to it (and whether each was refused as stale). */
+/** The store's writer, noting how many entries each group it committed had. */
 function countingWriter(on: Store = store) {
   const writer = auditWriterOf(on.db) as AuditGroupWriter;
-  const calls: ('committed' | 'stale')[] = [];
+  const calls: number[] = [];
   const counted: AuditGroupWriter = {
     usable: () => writer.usable(),
-    write: async (group, onCommitted) => {
-      const answer = await writer.write(group, onCommitted);
-      calls.push('stale' in answer ? 'stale' : 'committed');
+    write: async (setup, group, onCommitted) => {
+      const answer = await writer.write(setup, group, onCommitted);
+      calls.push(answer.macs.length);
       return answer;
     },
   };
@@ -94,17 +95,25 @@ describe('the audit writer thread', () => {
     const { writer, calls } = countingWriter();
     const log = openLog(writer);
     const records = [];
-    for (let wave = 0; wave < 3; wave++) {
-      records.push(...(await Promise.all(Array.from({ length: 20 }, (_, i) => log.append(entry(`w${wave}-${i}`))))));
+    // The last wave is one group of more rows than one insert statement carries (64).
+    for (const [wave, size] of [20, 20, 20, 150].entries()) {
+      records.push(...(await Promise.all(Array.from({ length: size }, (_, i) => log.append(entry(`w${wave}-${i}`))))));
     }
     await log.settled();
-    expect(records.map((r) => r.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
-    expect(calls.length).toBeGreaterThanOrEqual(3);
-    expect(calls.every((c) => c === 'committed')).toBe(true);
-    expect(streamedSeqs()).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
-    expect(readHead(headFile())).toMatchObject({ seq: 60 });
+    const all = Array.from({ length: 210 }, (_, i) => i + 1);
+    expect(records.map((r) => r.seq).sort((a, b) => a - b)).toEqual(all);
+    expect(calls.length).toBeGreaterThanOrEqual(4);
+    expect(Math.max(...calls)).toBeGreaterThan(64);
+    expect(calls.reduce((a, b) => a + b)).toBe(210);
+    expect(streamedSeqs()).toEqual(all);
+    // What each request got back is the stored row, its MAC included.
+    const stored = await store.db.selectFrom('audit_log').select(['seq', 'mac', 'request_id']).orderBy('seq').execute();
+    const bySeq = new Map(records.map((r) => [r.seq, r]));
+    expect(stored.every((row) => bySeq.get(row.seq)?.mac === row.mac)).toBe(true);
+    expect(stored.every((row) => bySeq.get(row.seq)?.requestId === row.request_id)).toBe(true);
+    expect(readHead(headFile())).toMatchObject({ seq: 210 });
     const verified = await verifyAuditChain(store.db, key, { headFile: headFile() });
-    expect(verified).toMatchObject({ ok: true, count: 60 });
+    expect(verified).toMatchObject({ ok: true, count: 210 });
   });
 
   it('takes the groups only once entries come faster than the threshold, and then for good', async () => {
@@ -145,15 +154,15 @@ describe('the audit writer thread', () => {
     }
     await Promise.all(work);
     await log.settled();
-    expect(calls.filter((c) => c === 'committed').length).toBeGreaterThan(0);
-    // The changes moved the head under the writer's feet: its groups were chained again, never forked.
+    expect(calls.length).toBeGreaterThan(0);
+    // The changes moved the head between the writer's groups: each group extended the head it found, never forked.
     expect(streamedSeqs()).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     const verified = await verifyAuditChain(store.db, key, { headFile: headFile() });
     expect(verified).toMatchObject({ ok: true, count: 40 });
     expect(await store.db.selectFrom('projects').select('id').execute()).toHaveLength(10);
   });
 
-  it('chains a group again onto the head another connection moved, and writes nothing of the stale one', async () => {
+  it('extends the head another connection moved: one chain, nothing forked', async () => {
     const { writer, calls } = countingWriter();
     const log = openLog(writer);
     const other = await openSqliteStore(dir.path);
@@ -166,7 +175,7 @@ describe('the audit writer thread', () => {
       const third = await log.append(entry('third'));
       await log.settled();
       expect(third.seq).toBe(3);
-      expect(calls).toEqual(['committed', 'stale', 'committed']);
+      expect(calls).toEqual([1, 1]);
       const verified = await verifyAuditChain(store.db, key);
       expect(verified).toMatchObject({ ok: true, count: 3 });
     } finally {
@@ -179,19 +188,23 @@ describe('the audit writer thread', () => {
     let breakNext = false;
     const log = openLog({
       usable: () => real.usable(),
-      write: (group, onCommitted) => {
-        if (!breakNext) return real.write(group, onCommitted);
+      write: (setup, group, onCommitted) => {
+        if (!breakNext) return real.write(setup, group, onCommitted);
         breakNext = false;
-        // Its last statement (the head's) fails: the rows inserted before it in the group must go too.
-        const statements = group.statements.map((s, i) =>
-          i === group.statements.length - 1 ? { ...s, sql: 'update no_such_table set x = 1' } : s,
+        // Its last row cannot be stored (a NOT NULL column): the name list and the rows stored before it must go too.
+        const entries = group.entries.map((fields, i) =>
+          i === group.entries.length - 1 ? [null as unknown as string, ...fields.slice(1)] : fields,
         );
-        return real.write({ ...group, statements }, onCommitted);
+        return real.write(setup, { ...group, entries }, onCommitted);
       },
     });
     await log.append(entry('one'));
     breakNext = true;
-    await expect(log.append(entry('broken'))).rejects.toThrow(/could not be committed/);
+    const listed = { ...entry('listed'), namesLists: [{ hash: 'h-broken', names: '["A"]' }] };
+    await expect(Promise.all([log.append(listed), log.append(entry('broken'))])).rejects.toThrow(
+      /could not be committed/,
+    );
+    expect(await store.db.selectFrom('audit_names').select('hash').execute()).toEqual([]);
     const next = await log.append(entry('two'));
     await log.settled();
     expect(next.seq).toBe(2);

@@ -12,32 +12,51 @@ export type GroupCommit = <T>(
   onCommitted?: (result: T, durable: Promise<void>) => void,
 ) => Promise<{ result: T; durable: Promise<void> }>;
 
-/** One SQL statement, compiled (by Kysely) for the store's dialect. */
-export interface CompiledStatement {
-  sql: string;
-  parameters: readonly unknown[];
+/**
+ * What a writer needs to extend the audit chain itself (audit-chain.ts): handed over with every group, sent to its
+ * thread once. The SQL is Kysely's, compiled for the store's dialect, and takes its parameters in these orders:
+ * `head` (id) → `{ seq, mac }` or no row; `insertHead` (id, seq, mac); `updateHead` (seq, mac, id); `insertNames`
+ * (hash, names); `insertRow` one `audit_log` row (seq, time, the entry's fields as in AuditGroup, mac).
+ */
+export interface AuditChainSetup {
+  /** The audit key, a secret KeyObject (typed as an object: the web UI's type check reads this file without Node's types). */
+  key: object;
+  /** The mac the first entry is chained onto when there is no head row. */
+  genesis: string;
+  sql: { head: string; insertHead: string; updateHead: string; insertNames: string; insertRow: string };
 }
 
-/** A group of audit rows for a connection of its own (see AuditGroupWriter). */
+/** A group of audit entries for a connection of its own (see AuditGroupWriter). */
 export interface AuditGroup {
-  /** Reads the chain head: `{ seq, mac }`, or no row. */
-  head: CompiledStatement;
-  /** The head the group was chained onto (undefined: no head row yet). */
-  expect: { seq: number; mac: string } | undefined;
-  /** The inserts and the head's update, run in order. */
-  statements: CompiledStatement[];
+  /** The time every entry of the group is stamped with. */
+  time: string;
+  /** Each entry's chained fields after seq and time, in their canonical order (audit-chain.ts `entryFields`). */
+  entries: string[][];
+  /** Name lists the entries refer to (hash, names), stored (or put right) before them. */
+  lists: [string, string][];
+}
+
+/** Where a committed group went in the chain: its first sequence number, and each entry's mac. */
+export interface AuditGroupCommitted {
+  first: number;
+  macs: string[];
 }
 
 /**
  * Commits audit groups on a connection of its own, on another thread (SQLite: sqlite-audit-writer.ts), so the event
- * loop does not run their inserts and COMMITs. A group commits only if the chain head is still the one it was
- * chained onto; otherwise nothing is written and `stale` gives the head found (undefined: none), to chain again.
- * Resolves once the group is on disk. `onCommitted` runs before any other commit of this store can begin.
+ * loop neither chains their entries nor runs their inserts and COMMITs. Within its transaction, the writer reads the
+ * chain head, chains the group onto it, stores the entries and moves the head: a head another connection moved
+ * is simply the one it extends. Resolves once the group is on disk. `onCommitted` runs before any other commit of
+ * this store can begin.
  */
 export interface AuditGroupWriter {
   /** False once the writer failed (its thread stopped): the log commits its groups itself from then on. */
   usable(): boolean;
-  write(group: AuditGroup, onCommitted: () => void): Promise<{ stale?: { seq: number; mac: string } | undefined }>;
+  write(
+    setup: AuditChainSetup,
+    group: AuditGroup,
+    onCommitted: (committed: AuditGroupCommitted) => void,
+  ): Promise<AuditGroupCommitted>;
 }
 
 /** What the server runs on: the embedded SQLite file or a PostgreSQL database, behind one interface. */
