@@ -2,6 +2,7 @@ import { connect } from 'node:net';
 import { createKeyboxClient } from '@keybox/sdk';
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
 import { createApiTestApp, expectError, type ApiTestApp } from '../test-support/api-test-app.js';
+import { OTHERS_POLL_MS } from '../core/store/node-sqlite-dialect.js';
 import { breakAuditLog } from '../test-support/test-store.js';
 
 /*
@@ -83,8 +84,8 @@ async function bothWithoutEntries(path: string) {
   return { viaApp, viaListener, byApp: appFetch.mock.calls.length > before };
 }
 
-/** Commits by another process are seen within a millisecond (docs/access.md); this waits a little longer. */
-const afterPoll = () => new Promise((resolve) => setTimeout(resolve, 3));
+/** Commits by another process are seen within OTHERS_POLL_MS (docs/access.md); this waits a little longer. */
+const afterPoll = () => new Promise((resolve) => setTimeout(resolve, OTHERS_POLL_MS + 2));
 
 describe('the direct health check', () => {
   it.each(['GET', 'HEAD'])('answers %s /healthz exactly as the app does, without the app', async (method) => {

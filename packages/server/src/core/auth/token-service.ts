@@ -17,7 +17,7 @@ import type { Principal } from './principal.js';
  * whole token (keyed by a data key, so a stolen database cannot be used to test guesses offline) is stored, and it is
  * compared in constant time. Tokens are random, so a slow password hash would only cost time on every request.
  * What a check reads is reused only until the store changes: a revocation takes effect on the next request to this
- * server, and within OTHERS_POLL_MS (1 ms) on every other server sharing the database.
+ * server, and within OTHERS_POLL_MS (5 ms) on every other server sharing the database.
  */
 
 const TOKEN_PATTERN = /^kbx_([0-9a-f]{16})\.([A-Za-z0-9_-]{43})$/;

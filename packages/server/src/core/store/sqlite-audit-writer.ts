@@ -9,7 +9,8 @@ import type { AuditChainSetup, AuditGroup, AuditGroupCommitted, AuditGroupWriter
  * fields (one JSON string a group); the worker, in one transaction with synchronous=FULL (the COMMIT is on disk when
  * it answers), reads the chain head, chains the entries onto it (their MACs, as audit-chain.ts computes them on the
  * loop), inserts them and moves the head, and answers with their sequence numbers and MACs. Chaining here took
- * ~4 µs a read off the loop (the MACs, and sending SQL and parameters rather than fields).
+ * ~8 µs a read off the loop (20 secrets at 8k req/s: 81 against 89 µs): the MACs, and building and sending SQL and
+ * parameters rather than fields.
  *
  * Commits of this store are taken one at a time through `lock` (the loop's own group commits hold it too), so the
  * worker never waits on the loop's write lock nor the loop on the worker's, and the audit log learns of commits in
