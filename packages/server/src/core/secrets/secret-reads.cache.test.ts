@@ -35,11 +35,23 @@ describe('the bulk-read cache', () => {
   it('builds an unfiltered body once per unchanged scope, counts it, and builds a filtered one per read', async () => {
     await f.set('A', 'one');
     await f.set('B', 'b'.repeat(500));
-    const first = await f.secrets.bulkRead('app', 'dev', ['/'], false);
+    const read = async () => {
+      const outcome = await f.secrets.bulkRead('app', 'dev', ['/'], false);
+      if (outcome.status !== 200) throw new Error('expected a body');
+      return outcome.body;
+    };
+    // PostgreSQL tells the cache of commits asynchronously: the notification of a write above may still drop the
+    // scope once. Read until two reads in a row are served from one kept scope (a body never kept fails here).
+    let first = await read();
+    let again = await read();
+    for (let tries = 0; again !== first && tries < 50; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      first = again;
+      again = await read();
+    }
+    expect(again).toBe(first);
     const counted = f.secrets.cacheUsage();
-    const again = await f.secrets.bulkRead('app', 'dev', ['/'], false);
-    if (first.status !== 200 || again.status !== 200) throw new Error('expected two bodies');
-    expect(again.body).toBe(first.body);
+    expect(await read()).toBe(first);
     expect(f.secrets.cacheUsage()).toEqual(counted);
 
     // Rows only (a 304 decrypts nothing), then the full read: it adds the plaintext and the body, both counted.
