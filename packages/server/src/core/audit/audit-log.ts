@@ -154,6 +154,7 @@ export function createAuditLog({
         insertNames: insertNames('', '').sql,
         insertRow: db.insertInto('audit_log').values(EMPTY_ROW).compile().sql,
       },
+      rowsMax: INSERT_ROWS_MAX,
     });
 
   /** An entry's chained fields at `seq`, stamped with `time`. */

@@ -60,7 +60,7 @@ export function sqliteAuditWriter(options: SqliteAuditWriterOptions): AuditGroup
   let failed = false;
   let closing = false;
   let pending: { resolve: (answer: WriterAnswer) => void; reject: (error: Error) => void } | undefined;
-  /** The chain setup the running thread has (sent again to a new thread, or when another log's comes). */
+  /** The chain setup the thread has (sent again if another audit log's comes). */
   let sent: AuditChainSetup | undefined;
 
   const stopped = (error: Error) => {
@@ -86,10 +86,7 @@ export function sqliteAuditWriter(options: SqliteAuditWriterOptions): AuditGroup
   const ask = (setup: AuditChainSetup, group: AuditGroup): Promise<WriterAnswer> =>
     new Promise<WriterAnswer>((resolve, reject) => {
       pending = { resolve, reject };
-      if (worker === undefined) {
-        worker = start();
-        sent = undefined;
-      }
+      worker ??= start();
       // The key goes as a KeyObject (cloned into the thread, never as bytes in a message), once.
       if (sent !== setup) {
         worker.postMessage({ setup });
@@ -140,8 +137,8 @@ export function sqliteAuditWriter(options: SqliteAuditWriterOptions): AuditGroup
 
 const SQLITE_IOERR = 10;
 
-// The worker: BEGIN IMMEDIATE, store the name lists, read the head, chain and insert the entries (at most 64 rows a
-// statement), move the head, COMMIT (synchronous=FULL: synced before it returns). A MAC is HMAC-SHA256 under the
+// The worker: BEGIN IMMEDIATE, store the name lists, read the head, chain and insert the entries (`rowsMax` rows a
+// statement at most), move the head, COMMIT (synchronous=FULL: synced before it returns). A MAC is HMAC-SHA256 under the
 // audit key of the previous MAC, a newline and the JSON of [seq, time, ...fields]: audit-chain.ts `chainMac` and
 // `canonical` (the tests check the two agree). Anything that fails rolls the whole group back and is answered with
 // SQLite's code, never with values.
@@ -151,7 +148,6 @@ const { createHmac } = require('node:crypto');
 const { DatabaseSync } = require('node:sqlite');
 const db = new DatabaseSync(workerData, { enableForeignKeyConstraints: true, timeout: 5000 });
 db.exec('pragma synchronous = full');
-const ROWS_MAX = 64;
 let setup;
 let chain;
 const statementsOf = (s) => {
@@ -195,8 +191,8 @@ parentPort.on('message', (message) => {
     let mac = head === undefined ? setup.genesis : String(head.mac);
     const first = seq + 1;
     const macs = [];
-    for (let at = 0; at < group.entries.length; at += ROWS_MAX) {
-      const chunk = group.entries.slice(at, at + ROWS_MAX);
+    for (let at = 0; at < group.entries.length; at += setup.rowsMax) {
+      const chunk = group.entries.slice(at, at + setup.rowsMax);
       const parameters = [];
       for (const fields of chunk) {
         seq += 1;

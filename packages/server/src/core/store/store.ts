@@ -24,6 +24,8 @@ export interface AuditChainSetup {
   /** The mac the first entry is chained onto when there is no head row. */
   genesis: string;
   sql: { head: string; insertHead: string; updateHead: string; insertNames: string; insertRow: string };
+  /** The most rows one insert statement may carry. */
+  rowsMax: number;
 }
 
 /** A group of audit entries for a connection of its own (see AuditGroupWriter). */
